@@ -1,0 +1,1 @@
+"""The chain service: encrypted profile vault, sync API and HQ APIs."""

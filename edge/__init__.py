@@ -1,0 +1,1 @@
+"""The per-property gateway: MQTT link, room twin, commands, store and APIs."""

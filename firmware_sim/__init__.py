@@ -1,0 +1,1 @@
+"""A simulated property: room controllers and their devices on MQTT."""

@@ -1,0 +1,1 @@
+"""Contracts that the edge, the cloud and the simulator all speak."""

@@ -1,0 +1,5 @@
+"""Fixtures shared by the whole suite: real brokers, databases and servers, and guards."""
+
+pytest_plugins = [
+    "tests.fixtures.mosquitto",
+]
