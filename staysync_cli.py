@@ -1,0 +1,11 @@
+"""The `staysync` command: the one place that composes the packages.
+
+`edge` and `cloud` never import each other; this composition root may import all of
+them, lazily, so that `staysync sim` does not load the gateway and vice versa.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="StaySync: hotel rooms ready when the guest opens the door.")
