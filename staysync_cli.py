@@ -8,4 +8,16 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="StaySync: hotel rooms ready when the guest opens the door.")
+app = typer.Typer(
+    no_args_is_help=True, help="StaySync: hotel rooms ready when the guest opens the door."
+)
+
+
+def _register() -> None:
+    # Imported here, not at the top, so each package's import cost is paid only by its command.
+    from edge.cli import register as register_edge
+
+    register_edge(app)
+
+
+_register()

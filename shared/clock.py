@@ -18,7 +18,7 @@ import itertools
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "SimulatedClock", "WallClock"]
+__all__ = ["Clock", "ManualClock", "SimulatedClock", "WallClock", "wait_event"]
 
 
 @runtime_checkable
@@ -68,8 +68,9 @@ class SimulatedClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
     async def sleep_until(self, when: float) -> None:
-        # Re-check after waking: the event loop may wake us early or late.
-        while (remaining := when - self.now()) > 0:
+        # Re-check after waking: the event loop may wake us early or late. Nothing else
+        # could signal the deadline, so an Event would not help (ASYNC110).
+        while (remaining := when - self.now()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(remaining / self.speed)
 
 
@@ -115,3 +116,20 @@ class ManualClock:
                     await asyncio.sleep(0)
         self._now = target
         await asyncio.sleep(0)
+
+
+async def wait_event(event: asyncio.Event, clock: Clock, seconds: float) -> bool:
+    """Wait until `event` is set or `seconds` of the clock's time pass; True if it was set."""
+    if event.is_set():
+        return True
+    if seconds <= 0:
+        return False
+    waiter = asyncio.ensure_future(event.wait())
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiter, sleeper):
+            task.cancel()
+        await asyncio.gather(waiter, sleeper, return_exceptions=True)
+    return event.is_set()

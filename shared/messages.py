@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from shared.topics import Channel, Device, RoomTopic, TopicError, parse_topic
 
@@ -49,13 +56,15 @@ __all__ = [
     "ThermostatSet",
     "ThermostatState",
     "ThermostatTelemetry",
+    "command_model",
     "decode",
     "encode",
     "set_model",
+    "settable_devices",
     "state_model",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_PAYLOAD_BYTES = 16 * 1024
 
 CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
@@ -258,12 +267,26 @@ _SET: dict[Device, type[SetParams]] = {
     Device.MATTRESS: MattressSet,
 }
 _SET_COMMAND: dict[Device, type[SetCommand[Any]]] = {
-    device: SetCommand[params] for device, params in _SET.items()  # type: ignore[valid-type]
+    Device.THERMOSTAT: SetCommand[ThermostatSet],
+    Device.DOOR: SetCommand[DoorSet],
+    Device.LIGHTS: SetCommand[LightsSet],
+    Device.CURTAINS: SetCommand[CurtainsSet],
+    Device.SERVICE: SetCommand[ServiceSet],
+    Device.MATTRESS: SetCommand[MattressSet],
 }
+
+
+def settable_devices() -> tuple[Device, ...]:
+    return tuple(_SET)
 
 
 def state_model(device: Device) -> type[DeviceState]:
     return _STATE[device]
+
+
+def command_model(device: Device) -> type[SetCommand[Any]]:
+    """The whole command model of `device`; `KeyError` if it takes none."""
+    return _SET_COMMAND[device]
 
 
 def set_model(device: Device) -> type[SetParams]:
@@ -314,7 +337,6 @@ def _model_for(topic: RoomTopic) -> type[Message] | None:
             return _TELEMETRY.get(topic.device)
         case Channel.SET:
             return _SET_COMMAND.get(topic.device)
-    return None  # pragma: no cover - Channel is exhaustive
 
 
 def decode(topic: str, payload: bytes | bytearray) -> Inbound | Rejection:

@@ -28,7 +28,7 @@ __all__ = [
 PREFIX = "staysync"
 MAX_ID_LENGTH = 64
 # Letters, digits, '_', '-', '.'; never MQTT's '/', '+', '#', nor whitespace or control bytes.
-_ID = re.compile(r"[A-Za-z0-9_.\-]{1,%d}" % MAX_ID_LENGTH)
+_ID = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_ID_LENGTH}}}")
 
 
 class Channel(StrEnum):
@@ -73,7 +73,8 @@ def check_id(value: str, what: str = "id") -> str:
     """Return `value` if it may stand in a topic, else raise `InvalidId` saying why."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidId(
-            f"{what} {value!r} must be 1-{MAX_ID_LENGTH} characters of letters, digits, '_', '-' or '.'"
+            f"{what} {value!r} must be 1-{MAX_ID_LENGTH} characters: "
+            "letters, digits, '_', '-' or '.'"
         )
     return value
 

@@ -1,0 +1,61 @@
+"""The gateway's FastAPI application; the gateway runs inside the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from edge.errors import (
+    EdgeError,
+    InvalidCommand,
+    NotConnected,
+    UnknownCommand,
+    UnknownDevice,
+    UnknownRoom,
+)
+from edge.gateway import Gateway
+from edge.settings import EdgeSettings
+from shared.clock import Clock
+from shared.layout import PropertyLayout
+
+from .routes import commands, rooms, system
+
+_STATUS: dict[type[EdgeError], int] = {
+    UnknownRoom: status.HTTP_404_NOT_FOUND,
+    UnknownDevice: status.HTTP_404_NOT_FOUND,
+    UnknownCommand: status.HTTP_404_NOT_FOUND,
+    InvalidCommand: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    NotConnected: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def create_app(
+    settings: EdgeSettings, clock: Clock, *, layout: PropertyLayout | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Gateway(settings, clock, layout=layout) as gateway:
+            app.state.gateway = gateway
+            yield
+
+    app = FastAPI(
+        title=f"StaySync gateway {settings.property_id}",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(EdgeError)
+    async def _edge_error(request: Request, exc: EdgeError) -> JSONResponse:
+        code = next(
+            (code for kind, code in _STATUS.items() if isinstance(exc, kind)),
+            status.HTTP_400_BAD_REQUEST,
+        )
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    app.include_router(system.router)
+    app.include_router(rooms.router)
+    app.include_router(commands.router)
+    return app

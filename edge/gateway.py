@@ -1,0 +1,185 @@
+"""The gateway of one property: link, twin, commands and store, composed and run together.
+
+Nothing starts in the constructor: `async with Gateway(...)` opens the store, restores
+the twin, connects to the broker and resumes pending commands; leaving the block stops
+them all and flushes the twin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+from typing import Any, Self
+
+from shared.clock import Clock, WallClock
+from shared.layout import PropertyLayout
+from shared.messages import Inbound, Rejection, decode
+from shared.topics import Channel, subscription
+
+from .commands import CommandManager, CommandRecord, CommandTiming
+from .link import LinkTiming, MqttLink
+from .metrics import GatewayMetrics
+from .persistence import GatewayStore
+from .settings import EdgeSettings
+from .twin import PropertyTwin
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger(__name__)
+
+# Channels the gateway listens to; it never subscribes to `set`, which it publishes itself.
+LISTENED = (Channel.STATE, Channel.STATUS, Channel.TELEMETRY)
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        clock: Clock,
+        *,
+        layout: PropertyLayout | None = None,
+        transport_clock: Clock | None = None,
+    ) -> None:
+        """`clock` is hotel time; `transport_clock` times the network (retries, reconnects).
+
+        They differ under an accelerated hotel clock: a command's acknowledgement still
+        takes real milliseconds however fast the simulated day runs.
+        """
+        self.settings = settings
+        self.layout = layout or settings.layout()
+        if self.layout.property_id != settings.property_id:
+            raise ValueError(
+                f"layout is for property {self.layout.property_id!r}, "
+                f"settings for {settings.property_id!r}"
+            )
+        self.property_id = settings.property_id
+        self.clock = clock
+        transport = transport_clock or WallClock()
+        self.metrics = GatewayMetrics()
+        self.twin = PropertyTwin(self.layout, clock)
+        self.store = GatewayStore(settings.data_dir / self.property_id)
+        self.link = MqttLink(
+            settings.broker,
+            client_id=f"staysync-edge-{self.property_id}",
+            subscriptions=[subscription(self.property_id, channel=c) for c in LISTENED],
+            on_message=self.handle_message,
+            clock=transport,
+            metrics=self.metrics,
+            timing=LinkTiming(
+                reconnect_initial_s=settings.reconnect_initial_s,
+                reconnect_max_s=settings.reconnect_max_s,
+                keepalive_s=settings.keepalive_s,
+            ),
+            on_connected=self._on_connected,
+        )
+        self.commands = CommandManager(
+            self.twin,
+            self.store,
+            self.link,
+            transport,
+            self.metrics,
+            CommandTiming(
+                timeout_s=settings.command_timeout_s,
+                retry_initial_s=settings.command_retry_initial_s,
+                retry_max_s=settings.command_retry_max_s,
+            ),
+        )
+        self._transport = transport
+        self._messages = {c: self.metrics.messages.labels(channel=c.value) for c in LISTENED}
+        self._warned: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- lifecycle ----
+
+    async def __aenter__(self) -> Self:
+        await self.store.open()
+        try:
+            restored = self.twin.restore(await self.store.load_twin())
+            log.info("gateway %s: restored %d device states", self.property_id, restored)
+            self._tasks = [
+                asyncio.create_task(self.link.run(), name=f"link-{self.property_id}"),
+                asyncio.create_task(self._flush_loop(), name=f"twin-flush-{self.property_id}"),
+            ]
+            resumed = await self.commands.resume()
+            if resumed:
+                log.info("gateway %s: resumed %d pending commands", self.property_id, resumed)
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.commands.close()
+        with contextlib.suppress(Exception):
+            await self.store.save_twin(self.twin.dirty_documents())
+        await self.store.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._transport.sleep(self.settings.twin_flush_interval_s)
+            docs = self.twin.dirty_documents()
+            if docs:
+                await self.store.save_twin(docs)
+
+    # ---- inbound ----
+
+    def handle_message(self, topic: str, payload: bytes) -> None:
+        """Validate one message and apply it to the twin; bad input is counted, never raised."""
+        result = decode(topic, payload)
+        if isinstance(result, Rejection):
+            self._reject(result.reason.value, result.detail, topic)
+            return
+        self._apply(result)
+
+    def _apply(self, inbound: Inbound) -> None:
+        topic = inbound.topic
+        if topic.property_id != self.property_id:
+            self._reject("foreign_property", f"property {topic.property_id}", str(topic))
+            return
+        if not self.twin.has_room(topic.room_id):
+            self._reject("unknown_room", f"room {topic.room_id} is not in the layout", str(topic))
+            return
+        counter = self._messages.get(topic.channel)
+        if counter is None:
+            self._reject(
+                "unexpected_channel", f"the gateway does not take {topic.channel}", str(topic)
+            )
+            return
+        ack = self.twin.apply(topic, inbound.message)
+        counter.inc()
+        if topic.channel is Channel.STATUS:
+            self.metrics.rooms_online.set(self.twin.rooms_online)
+        if ack is not None:
+            self.commands.on_ack(topic.room_id, topic.device, ack)
+
+    def _reject(self, reason: str, detail: str, topic: str) -> None:
+        self.metrics.rejected.labels(reason=reason).inc()
+        # The first of each reason loudly; a flood of the same goes to DEBUG.
+        level = logging.DEBUG if reason in self._warned else logging.WARNING
+        self._warned.add(reason)
+        log.log(level, "dropped message on %r: %s (%s)", topic[:200], reason, detail[:200])
+
+    def _on_connected(self) -> None:
+        self.commands.on_connected()
+
+    # ---- conveniences for the API, the demo and tests ----
+
+    async def send(self, room_id: str, device: str, params: dict[str, Any]) -> CommandRecord:
+        return await self.commands.submit(room_id, device, params)
+
+    async def wait_connected(self) -> None:
+        await self.link.wait_connected()

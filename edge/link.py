@@ -1,0 +1,129 @@
+"""The gateway's connection to its property's broker, with the reconnect loop outside the client.
+
+`MqttLink.run` connects, subscribes, hands every message to a callback and, when the
+connection drops, waits with exponential backoff and connects again. Subscribing
+again on each connection makes the broker re-send every retained message, which is
+how the twin resyncs after a broker restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiomqtt
+
+from shared.broker import BrokerAddress
+from shared.clock import Clock
+
+from .errors import NotConnected
+from .metrics import GatewayMetrics
+
+__all__ = ["LinkTiming", "MqttLink"]
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTiming:
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    keepalive_s: int = 30
+
+
+class MqttLink:
+    def __init__(
+        self,
+        broker: BrokerAddress,
+        client_id: str,
+        subscriptions: Sequence[str],
+        on_message: MessageHandler,
+        clock: Clock,
+        metrics: GatewayMetrics,
+        timing: LinkTiming | None = None,
+        on_connected: Callable[[], None] | None = None,
+    ) -> None:
+        self._broker = broker
+        self._client_id = client_id
+        self._subscriptions = list(subscriptions)
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._clock = clock
+        self._metrics = metrics
+        self._timing = timing or LinkTiming()
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._failures = 0
+        self._established = False
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> None:
+        client = self._client
+        if client is None:
+            raise NotConnected(f"broker {self._broker} is not connected")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            raise NotConnected(f"publish to {self._broker} failed: {exc}") from exc
+
+    async def run(self) -> None:
+        """Stay connected until cancelled."""
+        backoff = self._timing.reconnect_initial_s
+        while True:
+            self._established = False
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                self._failures += 1
+                # One loud line per outage; the retries of the same outage go to DEBUG.
+                level = logging.WARNING if self._failures == 1 else logging.DEBUG
+                log.log(level, "broker %s unreachable (%s); retrying", self._broker, exc)
+            if self._established:  # a fresh outage starts the backoff from the beginning
+                backoff = self._timing.reconnect_initial_s
+            await self._clock.sleep(backoff)
+            backoff = min(backoff * 2, self._timing.reconnect_max_s)
+
+    async def _session(self) -> None:
+        client = aiomqtt.Client(
+            self._broker.host,
+            self._broker.port,
+            username=self._broker.username,
+            password=self._broker.password,
+            identifier=self._client_id,
+            # A persistent session: the broker queues QoS 1 messages while we are away.
+            clean_session=False,
+            keepalive=self._timing.keepalive_s,
+            max_queued_incoming_messages=0,
+        )
+        try:
+            async with client:
+                await client.subscribe([(topic, 1) for topic in self._subscriptions])
+                self._client = client
+                self._established = True
+                self._connected.set()
+                self._metrics.connected.set(1)
+                self._metrics.reconnects.inc()
+                if self._failures:
+                    log.warning("broker %s connected again", self._broker)
+                self._failures = 0
+                if self._on_connected is not None:
+                    self._on_connected()
+                async for message in client.messages:
+                    # paho hands over bytes; aiomqtt's type also admits str/int/float/None.
+                    payload = message.payload
+                    raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+                    self._on_message(message.topic.value, raw)
+        finally:
+            self._client = None
+            self._connected.clear()
+            self._metrics.connected.set(0)

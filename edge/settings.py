@@ -1,0 +1,60 @@
+"""The gateway's settings: one typed object, from the environment or built by the caller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.broker import BrokerAddress
+from shared.layout import PropertyLayout
+
+__all__ = ["EdgeSettings"]
+
+
+class EdgeSettings(BaseSettings):
+    """Read from ``STAYSYNC_EDGE_*`` variables; tests and the demo pass their own."""
+
+    model_config = SettingsConfigDict(env_prefix="STAYSYNC_EDGE_", frozen=True, extra="forbid")
+
+    environment: Literal["development", "production"] = "development"
+    property_id: str = Field(default="demo", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    layout_file: Path | None = None
+    room_count: int = Field(default=50, ge=1, le=10_000, description="rooms of a generated layout")
+    data_dir: Path = Path("var/edge")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Bearer token for the operator API; required outside development.
+    operator_token: SecretStr | None = None
+
+    # Command delivery: first retry after command_retry_initial_s, doubling up to
+    # command_retry_max_s, until command_timeout_s ends it as failed.
+    command_timeout_s: float = Field(default=30.0, gt=0)
+    command_retry_initial_s: float = Field(default=1.0, gt=0)
+    command_retry_max_s: float = Field(default=8.0, gt=0)
+    # Broker link: reconnect backoff and MQTT keepalive.
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    keepalive_s: int = Field(default=30, ge=5)
+    # The twin is persisted in batches: it is a cache of retained state, so a few
+    # seconds of lag cost nothing after a crash (the broker re-sends it).
+    twin_flush_interval_s: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> EdgeSettings:
+        if self.environment == "production" and self.operator_token is None:
+            raise ValueError("STAYSYNC_EDGE_OPERATOR_TOKEN must be set in production")
+        BrokerAddress.parse(self.broker_url)
+        return self
+
+    @property
+    def broker(self) -> BrokerAddress:
+        return BrokerAddress.parse(self.broker_url)
+
+    def layout(self) -> PropertyLayout:
+        if self.layout_file is not None:
+            return PropertyLayout.model_validate_json(self.layout_file.read_bytes())
+        return PropertyLayout.generate(self.property_id, self.room_count)
