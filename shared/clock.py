@@ -124,8 +124,10 @@ async def wait_event(event: asyncio.Event, clock: Clock, seconds: float) -> bool
         return True
     if seconds <= 0:
         return False
+    # The deadline is fixed now, not when the sleeper task first runs.
+    deadline = clock.now() + seconds
     waiter = asyncio.ensure_future(event.wait())
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    sleeper = asyncio.ensure_future(clock.sleep_until(deadline))
     try:
         await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
