@@ -1,0 +1,3 @@
+from staysync.cli import app
+
+app()
