@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.mosquitto",
+    "tests.fixtures.postgres",
+    "tests.fixtures.http_server",
+    "tests.fixtures.guards",
 ]
