@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.http_server",
     "tests.fixtures.guards",
+    "tests.fixtures.property",
 ]
