@@ -16,7 +16,11 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here, not at the top, so each package's import cost is paid only by its command.
     from edge.cli import register as register_edge
+    from firmware_sim.cli import register as register_sim
+    from staysync.demo import register as register_demo
 
+    register_demo(app)
+    register_sim(app)
     register_edge(app)
 
 
