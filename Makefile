@@ -2,30 +2,45 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# One stamp per install flavour: the demo needs only the runtime, the tests the extras.
+RUNTIME := $(VENV)/.installed-runtime
+DEV     := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint system-packages install bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	touch $(STAMP)
+	touch $@ $(RUNTIME)
 
-install: $(STAMP)
+install: $(DEV)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/staysync demo
 
-test: $(STAMP)
+# mosquitto, PostgreSQL and Chromium: the tests run against the real ones.
+system-packages:
+	bash deploy/system-packages.sh
+
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+test: system-packages lint
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: system-packages $(DEV)
 	$(BIN)/python -m bench.store
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.dispatch_solver
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
