@@ -92,7 +92,7 @@ async def _gateway_drain(
     start = time.perf_counter()
     async with gateway:
         # Polling a counter costs the gateway nothing; an event per message would.
-        while counter._value.get() < count:  # noqa: ASYNC110
+        while counter._value.get() < count:
             await asyncio.sleep(POLL_S)
         return time.perf_counter() - start
 
