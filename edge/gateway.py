@@ -29,8 +29,11 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 
-# Channels the gateway listens to; it never subscribes to `set`, which it publishes itself.
-LISTENED = (Channel.STATE, Channel.STATUS, Channel.TELEMETRY)
+# Channels the gateway listens to, with the QoS it asks for; it never subscribes to
+# `set`, which it publishes itself. State and status at QoS 1: the persistent session
+# keeps them while the gateway is away. Telemetry at QoS 0: a stale reading is worth
+# nothing, and QoS 0 saves an acknowledgement per message.
+LISTENED = {Channel.STATE: 1, Channel.STATUS: 1, Channel.TELEMETRY: 0}
 
 
 class Gateway:
@@ -63,7 +66,9 @@ class Gateway:
         self.link = MqttLink(
             settings.broker,
             client_id=f"staysync-edge-{self.property_id}",
-            subscriptions=[subscription(self.property_id, channel=c) for c in LISTENED],
+            subscriptions=[
+                (subscription(self.property_id, channel=c), qos) for c, qos in LISTENED.items()
+            ],
             on_message=self.handle_message,
             clock=transport,
             metrics=self.metrics,

@@ -40,7 +40,7 @@ class MqttLink:
         self,
         broker: BrokerAddress,
         client_id: str,
-        subscriptions: Sequence[str],
+        subscriptions: Sequence[tuple[str, int]],
         on_message: MessageHandler,
         clock: Clock,
         metrics: GatewayMetrics,
@@ -107,7 +107,7 @@ class MqttLink:
         )
         try:
             async with client:
-                await client.subscribe([(topic, 1) for topic in self._subscriptions])
+                await client.subscribe(self._subscriptions)
                 self._client = client
                 self._established = True
                 self._connected.set()
