@@ -452,13 +452,17 @@ class Observer:
         self._connection.subscribe(topic_filter, qos=1)
         await self._connection.wait_acked()
 
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        self._connection.publish(topic, payload, qos=1, retain=retain)
+        await self._connection.wait_acked()
+
     async def command(
         self, property_id: str, room_id: str, device: Device, command_id: str, params: SetParams
     ) -> None:
         command = command_model(device)(command_id=command_id, ts=T0, params=params)
-        topic = str(RoomTopic(property_id, room_id, device, Channel.SET))
-        self._connection.publish(topic, encode(command), qos=1)
-        await self._connection.wait_acked()
+        await self.publish(
+            str(RoomTopic(property_id, room_id, device, Channel.SET)), encode(command)
+        )
 
     async def wait_for(
         self, predicate: Callable[[Received], bool], *, after: int = 0, count: int = 1
@@ -834,8 +838,7 @@ async def test_scripted_guest_and_stale_retained_commands(
         command = command_model(Device.MATTRESS)(
             command_id="stale-0001", ts=T0, params=MattressSet(firmness=1)
         )
-        observer._connection.publish(topic, encode(command), qos=1, retain=True)
-        await observer._connection.wait_acked()
+        await observer.publish(topic, encode(command), retain=True)
     async with running(mosquitto, property_id, ["101"]) as prop:
         room = prop.room("101")
         async with Observer(mosquitto).connected() as observer:
