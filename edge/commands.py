@@ -182,12 +182,11 @@ class CommandManager:
 
     def on_ack(self, room_id: str, device: Device, ack: CommandAck) -> None:
         delivery = self._pending.get(ack.command_id)
-        if (
-            delivery is None
-            or delivery.record.room_id != room_id
-            or delivery.record.device != device
-        ):
+        if delivery is None or delivery.record.room_id != room_id:
             return  # an old echo in retained state, or a duplicate: nothing waits for it
+        # The room controller answers for a device the room does not have.
+        if device not in (delivery.record.device, Device.CONTROLLER):
+            return
         if delivery.ack is None:
             delivery.ack = ack
             delivery.signal.set()

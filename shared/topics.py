@@ -32,10 +32,24 @@ _ID = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_ID_LENGTH}}}")
 
 
 class Channel(StrEnum):
-    TELEMETRY = "telemetry"  # sensor readings, QoS 0, not retained
-    STATE = "state"  # retained full device state; echoes the id of the last command
-    SET = "set"  # commands, QoS 1, each with a command id
-    STATUS = "status"  # retained online/offline; the room controller's last will
+    """The four channels of a device.
+
+    - ``telemetry``: sensor readings, QoS 0, never retained.
+    - ``state``: the device's whole current state, QoS 1, retained; its ``ack`` echoes
+      the last command the device handled. The room controller's own ``state`` answers
+      commands for devices the room does not have (``applied=false``).
+    - ``set``: commands, QoS 1, each with a command id; **never retained**, or a broker
+      would replay an old command at every reconnect and undo later changes.
+    - ``status``: retained online/offline. The controller's is its last will; a device
+      publishes its own only once it has gone offline on its own (a room of eight
+      devices would otherwise add seven retained messages for nothing), and until then
+      follows the controller's.
+    """
+
+    TELEMETRY = "telemetry"
+    STATE = "state"
+    SET = "set"
+    STATUS = "status"
 
 
 class Device(StrEnum):

@@ -11,6 +11,7 @@ import pytest
 from edge.commands import CommandStatus
 from edge.errors import InvalidCommand, UnknownDevice, UnknownRoom
 from edge.gateway import Gateway
+from firmware_sim.config import SimConfig
 from firmware_sim.property import SimulatedProperty
 from shared.broker import BrokerAddress
 from shared.clock import SimulatedClock
@@ -222,3 +223,23 @@ async def test_twin_is_persisted_and_restored(
     thermostat = restored.twin.room("101").thermostat
     assert thermostat is not None
     assert thermostat.setpoint_c == expected.setpoint_c
+
+
+async def test_a_command_for_a_device_the_room_lacks_is_refused_by_its_controller(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    """Sent before the room announced its devices, answered by the controller's state."""
+    property_id = unique_property_id()
+    clock = SimulatedClock(speed=60.0)
+    layout = PropertyLayout.generate(property_id, 1)
+    settings = fast_settings(property_id, broker_address, tmp_path, 1, command_timeout_s=10.0)
+    config = SimConfig(room_devices={"101": (Device.THERMOSTAT, Device.DOOR)})
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        await gateway.wait_connected()
+        record = await gateway.send("101", "mattress", {"firmness": 2})
+        async with SimulatedProperty(property_id, ["101"], broker_address, clock, config=config):
+            done = await asyncio.wait_for(gateway.commands.wait(record.id), 10)
+    assert done.status is CommandStatus.FAILED
+    assert done.reason is not None
+    assert "mattress" in done.reason
+    assert done.reason.startswith("device refused")
