@@ -33,6 +33,8 @@ __all__ = ["RoomController"]
 
 log = logging.getLogger(__name__)
 
+ROOM_USER = "room"
+
 CONNECT_TIMEOUT_REAL_S = 10.0
 RECONNECT_MIN_REAL_S = 0.2
 RECONNECT_MAX_REAL_S = 10.0
@@ -68,6 +70,10 @@ class RoomController:
         self._status_topic = str(RoomTopic(property_id, room_id, Device.CONTROLLER, Channel.STATUS))
         self._will = Will(self._status_topic, encode(StatusMessage(state=Status.OFFLINE)))
         self._client_id = f"staysync-sim-{property_id}-{room_id}"
+        # A user name of "room" stands for each room's own id, so that a broker's ACL
+        # (deploy/mosquitto/acl: user name = room id) confines each room to its topics.
+        username = broker.username
+        self._username = room_id if username == ROOM_USER else username
         self._connection: MqttConnection | None = None
         self._wanted = asyncio.Event()  # cleared while crashed on purpose
         self._wanted.set()
@@ -107,7 +113,7 @@ class RoomController:
                         keepalive_s=self._keepalive_s,
                         on_message=self._on_message,
                         timeout_s=CONNECT_TIMEOUT_REAL_S,
-                        username=self._broker.username,
+                        username=self._username,
                         password=self._broker.password,
                     )
             except (OSError, MqttError, TimeoutError) as exc:
