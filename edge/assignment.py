@@ -1,0 +1,796 @@
+"""Exact linear sum assignment for dispatch and room recommendation, compiled with numba.
+
+`solve(cost)` pairs rows with columns so that the total cost is minimal. The matrix may
+be rectangular; ``cost[i, j] = +inf`` forbids the pair ``(i, j)``.
+
+Semantics
+---------
+* **Cardinality first.** The result has as many pairs as any assignment that avoids
+  forbidden entries can have (``min(n, m)`` when a full matching exists), and among
+  those the smallest total cost. A row (or column) that cannot be served is left out;
+  nothing is raised for an infeasible matrix.
+* **Ties are first come, first served.** Among all assignments that are optimal in
+  that sense, the result is the one whose row-to-column map, read from row 0 upwards,
+  is lexicographically smallest, an unassigned row counting as larger than any column:
+  row 0 is served if any optimal assignment serves it, by the lowest-index column any
+  optimal assignment gives it; then row 1 given row 0's choice; and so on. Order rows
+  and columns by arrival and ties go to whoever came first, rows taking precedence.
+  (To give columns precedence, pass ``cost.T`` and swap the result.) Two totals tie
+  when they are equal in float64 arithmetic up to a relative 2**-40 of the dual
+  values; for integer-valued costs below about 2**30 in magnitude the arithmetic is
+  exact and so is the guarantee.
+* **Input.** A 2-D array of real numbers: finite or ``+inf``. NaN and ``-inf`` are
+  rejected with a `ValueError` that names the first bad entry.
+
+Method
+------
+The kernel always works on a matrix with no more rows than columns (a tall matrix is
+transposed first). It runs the Jonker-Volgenant scheme: a greedy row reduction with
+reduction transfer, two rounds of augmenting row reduction, then shortest augmenting
+paths (Dijkstra over a dense column array, O(n^2 m) in the worst case). Column duals
+only ever decrease from zero, which keeps them valid for the rectangular problem,
+where an unused column must have a zero dual.
+
+A row with no augmenting path is skipped; because a row that has no augmenting path
+never gets one later, the rows served then form a maximum matching of size k. If
+k < n, the problem is solved again with n - k extra zero-cost columns: every full
+assignment of that padded problem has exactly k real pairs, so its optimum is the
+cheapest maximum matching, exactly and without any big-M penalty.
+
+Finally, the ties are broken: with the optimal duals at hand, an assignment is optimal
+exactly when it uses only tight edges (zero reduced cost) and covers every column with
+a nonzero dual. Rows are visited in order; each tries its tight columns in increasing
+order and keeps the first one for which an alternating path or cycle of tight edges
+that leaves the already settled rows alone restores such an assignment.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+__all__ = ["Assignment", "solve", "warm_up"]
+
+# Reduced costs within this fraction of the largest dual count as zero (see Semantics).
+_TIE_EPS = 2.0**-40
+# Bound on the displacement chains of one round of augmenting row reduction: the chains
+# shrink a dual by a positive step each time but may take tiny steps on real costs.
+_ARR_CHAIN_FACTOR = 2
+
+_OK, _NAN, _NEG_INF = 0, 1, 2
+
+FloatMatrix = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, eq=False)
+class Assignment:
+    """The chosen pairs ``(rows[k], cols[k])``, sorted by row, and their total cost.
+
+    Rows and columns that are not listed are unassigned. The arrays are read-only.
+    """
+
+    rows: IndexArray
+    cols: IndexArray
+    total_cost: float
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def col_of_row(self, n_rows: int) -> IndexArray:
+        """A dense map ``row -> column`` with -1 for unassigned rows."""
+        out = np.full(n_rows, -1, dtype=np.intp)
+        out[self.rows] = self.cols
+        return out
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True)
+def _find_bad(c):  # type: ignore[no-untyped-def]
+    """(err, i, j) for the first NaN or -inf entry in row-major order, else (_OK, -1, -1).
+
+    Counting first keeps the common pass branch-free (it vectorises); only a row with
+    a bad entry is searched again.
+    """
+    n, m = c.shape
+    for i in range(n):
+        ci = c[i]
+        bad = np.int64(0)
+        for j in range(m):
+            bad += np.int64(not ci[j] > -np.inf)  # false for NaN and for -inf
+        if bad:
+            for j in range(m):
+                if not ci[j] > -np.inf:
+                    return (_NAN if ci[j] != ci[j] else _NEG_INF), i, j
+    return _OK, -1, -1
+
+
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def _min_reduced(ci, v, lo, hi):  # type: ignore[no-untyped-def]
+    """min(ci[j] - v[j] for lo <= j < hi), +inf if empty (input has no NaN: `nnan`)."""
+    best = np.inf
+    for j in range(lo, hi):
+        h = ci[j] - v[j]
+        best = h if h < best else best
+    return best
+
+
+@njit(cache=True)
+def _first_reduced(ci, v, val, skip):  # type: ignore[no-untyped-def]
+    """First j != skip with ci[j] - v[j] == val, or -1.
+
+    An integer min over the row instead of an early exit: it vectorises, and the row
+    was just read, so the second pass is cheap. (The scans here are split into such
+    passes because a loop that tracks a running minimum and its index runs at about a
+    third of their speed.)
+    """
+    m = ci.shape[0]
+    k = m
+    for j in range(m):
+        k = min(k, j if (ci[j] - v[j] == val and j != skip) else m)
+    return k if k < m else -1
+
+
+@njit(cache=True)
+def _two_smallest(ci, v):  # type: ignore[no-untyped-def]
+    """(u1, u2, j1): smallest and second-smallest of ci - v, column of the smallest.
+
+    j1 is -1 when no entry is finite.
+    """
+    m = ci.shape[0]
+    u1 = _min_reduced(ci, v, 0, m)
+    if u1 == np.inf:
+        return u1, u1, -1
+    j1 = _first_reduced(ci, v, u1, -1)
+    u2 = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m))
+    return u1, u2, j1
+
+
+@njit(cache=True)
+def _reduce_rows(c, x, y, v, free):  # type: ignore[no-untyped-def]
+    """Greedy start for n < m: each row takes its cheapest column if that one is free.
+
+    No reduction transfer here (unlike the square start): it would leave every row
+    with a second tight edge, which the tie-breaking then has to rule out one by one.
+    Duals stay zero, as the rectangular problem needs for unused columns.
+    Returns the number of free rows.
+    """
+    n = c.shape[0]
+    n_free = 0
+    for i in range(n):
+        ci = c[i]
+        u1 = _min_reduced(ci, v, 0, ci.shape[0])  # v is still zero here
+        j1 = _first_reduced(ci, v, u1, -1) if u1 < np.inf else -1
+        if j1 >= 0 and y[j1] < 0:
+            x[i] = j1
+            y[j1] = i
+        else:
+            free[n_free] = i
+            n_free += 1
+    return n_free
+
+
+@njit(cache=True)
+def _reduce_columns(c, x, y, v, free):  # type: ignore[no-untyped-def]
+    """LAPJV's start for square matrices: column reduction, then reduction transfer.
+
+    Every column's dual is its minimum; a row that is the minimum of exactly one column
+    gets it and transfers its reduction to that column. Returns the number of free rows.
+    """
+    n, m = c.shape
+    imin = np.zeros(m, np.int64)
+    for j in range(m):
+        v[j] = np.inf
+    for i in range(n):
+        ci = c[i]
+        for j in range(m):  # row by row, branch-free: column minima of a C-order matrix
+            h = ci[j]
+            lower = h < v[j]
+            v[j] = h if lower else v[j]
+            imin[j] = i if lower else imin[j]
+    matches = np.zeros(n, np.int64)
+    for j in range(m - 1, -1, -1):  # backwards, as LAPJV: lower columns win ties
+        if v[j] == np.inf:
+            v[j] = 0.0  # a column nobody may take: the augmentation will find out
+            continue
+        i = imin[j]
+        matches[i] += 1
+        if matches[i] == 1:
+            x[i] = j
+            y[j] = i
+    n_free = 0
+    for i in range(n):
+        if matches[i] == 0:
+            free[n_free] = i
+            n_free += 1
+        elif matches[i] == 1:
+            j1 = x[i]
+            ci = c[i]
+            mn = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m))
+            if mn < np.inf:
+                v[j1] -= mn
+    return n_free
+
+
+@njit(cache=True)
+def _augmenting_row_reduction(c, x, y, v, free, n_free):  # type: ignore[no-untyped-def]
+    """Two rounds of LAPJV's augmenting row reduction; returns the rows still free.
+
+    A free row takes its cheapest column (in reduced cost) and lowers that column's
+    dual to its second-cheapest, displacing the previous owner, which then tries again.
+    Duals only decrease, so a column that was never assigned keeps a zero dual.
+    """
+    n = c.shape[0]
+    for _ in range(2):
+        k = 0
+        prv = n_free
+        n_free = 0
+        # Chains can crawl in tiny steps on real costs; the shortest paths finish them.
+        chain_budget = _ARR_CHAIN_FACTOR * n + 16
+        while k < prv:
+            i = free[k]
+            k += 1
+            ci = c[i]
+            u1, u2, j1 = _two_smallest(ci, v)
+            if j1 < 0:
+                # No allowed column at all: the augmentation phase will skip it.
+                free[n_free] = i
+                n_free += 1
+                continue
+            i0 = y[j1]
+            lowered = v[j1] - (u2 - u1)
+            # Compare the new dual, not u1 < u2: a gap below v's precision is a tie.
+            lowers = u2 < np.inf and lowered < v[j1]
+            if lowers:
+                v[j1] = lowered
+            elif i0 >= 0:
+                if u2 == np.inf:
+                    # The only allowed column is taken: leave it to the shortest paths.
+                    free[n_free] = i
+                    n_free += 1
+                    continue
+                # Tie between the two cheapest columns: take the second, it may be free.
+                j1 = _first_reduced(ci, v, u2, j1)
+                i0 = y[j1]
+            x[i] = j1
+            y[j1] = i
+            if i0 >= 0:
+                x[i0] = -1
+                if lowers and chain_budget > 0:
+                    chain_budget -= 1
+                    k -= 1
+                    free[k] = i0
+                else:
+                    free[n_free] = i0
+                    n_free += 1
+    return n_free
+
+
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def _relax(ci, w, h, dd, pred, i):  # type: ignore[no-untyped-def]
+    """Relax every column through row i; returns the smallest pending distance.
+
+    Contiguous and branch-free so that it vectorises: settled columns have w = -inf,
+    which makes their candidate distance +inf. No NaN can occur (hence `nnan`).
+    """
+    best = np.inf
+    for j in range(ci.shape[0]):
+        cred = ci[j] - w[j] - h
+        old = dd[j]
+        better = cred < old
+        new = cred if better else old
+        dd[j] = new
+        pred[j] = i if better else pred[j]
+        best = min(best, new)
+    return best
+
+
+@njit(cache=True)
+def _shortest_path(c, start, y, v, dd, w, dist, pred, ready, scan):  # type: ignore[no-untyped-def]
+    """Dijkstra from row `start` to a free column in reduced costs, over dense arrays.
+
+    Returns (column, n_ready, distance); column is -1 when no free column is reachable.
+    `ready[:n_ready]` are the settled columns and `dist` their distances.
+    """
+    m = c.shape[1]
+    ci = c[start]
+    best = np.inf
+    for j in range(m):
+        w[j] = v[j]
+        dj = ci[j] - v[j]
+        dd[j] = dj
+        pred[j] = start
+        best = min(best, dj)
+    n_ready = 0
+    while True:
+        if best == np.inf:
+            return -1, n_ready, best  # every pending column is forbidden
+        # All columns at the current distance: a free one ends the search at once.
+        cnt = 0
+        for j in range(m):
+            if dd[j] == best:
+                scan[cnt] = j
+                cnt += 1
+        for k in range(cnt):
+            if y[scan[k]] < 0:
+                return scan[k], n_ready, best
+        for k in range(cnt):
+            j = scan[k]
+            dist[j] = best
+            dd[j] = np.inf
+            w[j] = -np.inf
+            ready[n_ready] = j
+            n_ready += 1
+        reached = best
+        best = np.inf
+        for k in range(cnt):
+            j = scan[k]
+            i = y[j]
+            # u_i - distance: the row's dual is implicit, c[i, x_i] - v[x_i].
+            h = c[i, j] - v[j] - reached
+            best = min(best, _relax(c[i], w, h, dd, pred, i))
+
+
+@njit(cache=True)
+def _augment(c, x, y, v, free, n_free):  # type: ignore[no-untyped-def]
+    """Shortest augmenting path for every free row; returns how many rows had none."""
+    m = c.shape[1]
+    dd = np.empty(m)
+    w = np.empty(m)
+    dist = np.empty(m)
+    pred = np.empty(m, np.int64)
+    ready = np.empty(m, np.int64)
+    scan = np.empty(m, np.int64)
+    n_failed = 0
+    for k in range(n_free):
+        start = free[k]
+        j, n_ready, reached = _shortest_path(c, start, y, v, dd, w, dist, pred, ready, scan)
+        if j < 0:
+            n_failed += 1  # no augmenting path now means none later either
+            continue
+        for r in range(n_ready):
+            jr = ready[r]
+            v[jr] += dist[jr] - reached
+        while True:
+            i = pred[j]
+            y[j] = i
+            prev = x[i]
+            x[i] = j
+            if i == start:
+                break
+            j = prev
+    return n_failed
+
+
+@njit(cache=True)
+def _jv(c):  # type: ignore[no-untyped-def]
+    """Jonker-Volgenant on a valid matrix with n <= m; returns (failed, x, y, v)."""
+    n, m = c.shape
+    x = np.full(n, -1, np.int64)
+    y = np.full(m, -1, np.int64)
+    v = np.zeros(m)
+    free = np.empty(n, np.int64)
+    n_free = _reduce_columns(c, x, y, v, free) if n == m else _reduce_rows(c, x, y, v, free)
+    n_free = _augmenting_row_reduction(c, x, y, v, free, n_free)
+    n_failed = _augment(c, x, y, v, free, n_free) if n_free > 0 else 0
+    return n_failed, x, y, v
+
+
+@njit(cache=True)
+def _count_tight(c, x, u, v, tol, row_ptr, first, last):  # type: ignore[no-untyped-def]
+    """Count each row's tight entries (c[i, j] - v[j] <= u[i] + tol) into row_ptr.
+
+    Also notes the first and last tight column other than the match, so that rows
+    with at most two such columns (nearly all) need no second pass. Returns the total.
+    """
+    nr, nc = c.shape
+    total = np.int64(0)
+    for i in range(nr):
+        ci = c[i]
+        thr = u[i] + tol
+        xi = x[i]
+        cnt = np.int64(0)
+        lo = nc
+        hi = -1
+        for j in range(nc):  # branch-free so that it vectorises: it reads the whole matrix
+            tight = ci[j] - v[j] <= thr
+            cnt += np.int64(tight)
+            other = tight and j != xi
+            lo = min(lo, j if other else nc)
+            hi = max(hi, j if other else -1)
+        first[i] = lo
+        last[i] = hi
+        total += cnt
+        row_ptr[i + 1] = total
+    return total
+
+
+@njit(cache=True)
+def _tight_graph(c, x, u, v, tol):  # type: ignore[no-untyped-def]
+    """The tight edges as sorted row-wise and column-wise adjacency lists.
+
+    Returns (row_ptr, row_idx, col_ptr, col_idx); empty arrays when the matched edges
+    are the only tight ones (then the optimum is unique).
+    """
+    nr, nc = c.shape
+    row_ptr = np.zeros(nr + 1, np.int64)
+    first = np.empty(nr, np.int64)
+    last = np.empty(nr, np.int64)
+    total = _count_tight(c, x, u, v, tol, row_ptr, first, last)
+    if total == nr:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty, empty
+    row_idx = np.empty(total + 1, np.int64)  # one spare slot, see below
+    for i in range(nr):
+        k = row_ptr[i]
+        cnt = row_ptr[i + 1] - k
+        xi, a, b = x[i], first[i], last[i]
+        if cnt == 1:
+            row_idx[k] = xi
+        elif cnt == 2:
+            row_idx[k] = min(xi, a)
+            row_idx[k + 1] = max(xi, a)
+        elif cnt == 3:
+            row_idx[k] = min(xi, a)
+            row_idx[k + 1] = max(a, min(xi, b))
+            row_idx[k + 2] = max(xi, b)
+        else:
+            ci = c[i]
+            thr = u[i] + tol
+            for j in range(nc):
+                # Branch-free: k advances only on a tight entry; a write past this
+                # row's end lands on the next row's first slot (or the spare one),
+                # which that row overwrites anyway.
+                row_idx[k] = j
+                k += np.int64(ci[j] - v[j] <= thr)
+    # Transpose: counting sort by column keeps each column's rows in order.
+    col_ptr = np.zeros(nc + 1, np.int64)
+    for k in range(total):
+        col_ptr[row_idx[k] + 1] += 1
+    for j in range(nc):
+        col_ptr[j + 1] += col_ptr[j]
+    fill = np.empty(nc, np.int64)
+    for j in range(nc):
+        fill[j] = col_ptr[j]
+    col_idx = np.empty(total, np.int64)
+    for i in range(nr):
+        for k in range(row_ptr[i], row_ptr[i + 1]):
+            j = row_idx[k]
+            col_idx[fill[j]] = i
+            fill[j] += 1
+    return row_ptr, row_idx, col_ptr, col_idx
+
+
+# Rows of the search scratch array in the tie-breaking below.
+_SEEN_P, _SEEN_Q, _PRED_P, _PRED_Q, _QUEUE = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def _set(arr, which, idx, val, log, log_n):  # type: ignore[no-untyped-def]
+    """arr[idx] = val, logged as (which array, index, old value) so it can be undone."""
+    k = log_n[0]
+    log[k, 0] = which
+    log[k, 1] = idx
+    log[k, 2] = arr[idx]
+    log_n[0] = k + 1
+    arr[idx] = val
+
+
+@njit(cache=True)
+def _undo(mate_p, mate_q, log, log_n):  # type: ignore[no-untyped-def]
+    for k in range(log_n[0] - 1, -1, -1):
+        if log[k, 0] == 0:
+            mate_p[log[k, 1]] = log[k, 2]
+        else:
+            mate_q[log[k, 1]] = log[k, 2]
+    log_n[0] = 0
+
+
+@njit(cache=True)
+def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
+    """Give P-vertex s a partner again by an alternating path of tight edges.
+
+    Breadth-first over P-vertices after p (the settled ones and p keep theirs). The
+    path ends at a free Q, or at a Q whose owner may be left uncovered. With `prefer`
+    (a Q that must be covered again) the search goes on until it reaches that one,
+    which closes a cycle; only if it cannot does another end do. Returns success.
+    """
+    seen_p, seen_q, pred_q, queue = work[_SEEN_P], work[_SEEN_Q], work[_PRED_Q], work[_QUEUE]
+    seen_p[s] = stamp
+    queue[0] = s
+    head, tail = 0, 1
+    found = -1
+    fallback = -1
+    while head < tail and found < 0:
+        a = queue[head]
+        head += 1
+        for t in range(p_ptr[a], p_ptr[a + 1]):
+            b = p_idx[t]
+            owner = mate_q[b]
+            if seen_q[b] == stamp or 0 <= owner <= p:
+                continue
+            seen_q[b] = stamp
+            pred_q[b] = a
+            if owner < 0 or not must_p[owner]:
+                if prefer < 0 or b == prefer:
+                    found = b
+                    break
+                if fallback < 0:
+                    fallback = b
+            if owner >= 0 and seen_p[owner] != stamp:
+                seen_p[owner] = stamp
+                queue[tail] = owner
+                tail += 1
+    if found < 0:
+        found = fallback
+    if found < 0:
+        return False
+    b = found
+    if mate_q[b] >= 0:
+        _set(mate_p, 0, mate_q[b], -1, log, log_n)  # the owner lets go of b
+    while True:
+        a = pred_q[b]
+        prev = mate_p[a]
+        _set(mate_p, 0, a, b, log, log_n)
+        _set(mate_q, 1, b, a, log, log_n)
+        if a == s:
+            return True
+        b = prev
+
+
+@njit(cache=True)
+def _rematch_q(t, p, mate_p, mate_q, must_q, q_ptr, q_idx, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
+    """Give Q-vertex t a partner again among the P-vertices after p.
+
+    The path ends at an uncovered P, or frees a Q that may be left uncovered.
+    """
+    seen_p, seen_q, pred_p, pred_q, queue = (
+        work[_SEEN_P],
+        work[_SEEN_Q],
+        work[_PRED_P],
+        work[_PRED_Q],
+        work[_QUEUE],
+    )
+    seen_q[t] = stamp
+    queue[0] = t
+    head, tail = 0, 1
+    found = -1
+    while head < tail and found < 0:
+        b = queue[head]
+        head += 1
+        for r in range(q_ptr[b], q_ptr[b + 1]):
+            a = q_idx[r]
+            if a <= p or seen_p[a] == stamp:
+                continue
+            seen_p[a] = stamp
+            pred_p[a] = b
+            b2 = mate_p[a]
+            if b2 < 0 or not must_q[b2]:
+                found = a
+                break
+            if seen_q[b2] != stamp:
+                seen_q[b2] = stamp
+                pred_q[b2] = a
+                queue[tail] = b2
+                tail += 1
+    if found < 0:
+        return False
+    a = found
+    if mate_p[a] >= 0:
+        _set(mate_q, 1, mate_p[a], -1, log, log_n)  # a lets go of its old partner
+    while True:
+        b = pred_p[a]
+        _set(mate_p, 0, a, b, log, log_n)
+        _set(mate_q, 1, b, a, log, log_n)
+        if b == t:
+            return True
+        a = pred_q[b]
+
+
+@njit(cache=True)
+def _try_move(p, q, mate_p, mate_q, must_p, must_q, adjacency, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
+    """Give q to p and re-cover what must stay covered; undone unless it all works.
+
+    p's old partner q0 and q's old owner p2 lose their partners. p2 looks for a new one
+    first (preferring q0, which closes a cycle), then q0 if it is still uncovered.
+    Returns (moved, stamp).
+    """
+    p_ptr, p_idx, q_ptr, q_idx = adjacency
+    q0 = mate_p[p]
+    p2 = mate_q[q]
+    _set(mate_p, 0, p, q, log, log_n)
+    _set(mate_q, 1, q, p, log, log_n)
+    if q0 >= 0:
+        _set(mate_q, 1, q0, -1, log, log_n)
+    if p2 >= 0:
+        _set(mate_p, 0, p2, -1, log, log_n)
+    ok = True
+    if p2 >= 0 and must_p[p2]:
+        stamp += 1
+        prefer = q0 if (q0 >= 0 and must_q[q0]) else -1
+        ok = _rematch_p(
+            p2, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, log, log_n
+        )
+    if ok and q0 >= 0 and mate_q[q0] < 0 and must_q[q0]:
+        stamp += 1
+        ok = _rematch_q(q0, p, mate_p, mate_q, must_q, q_ptr, q_idx, work, stamp, log, log_n)
+    if ok:
+        log_n[0] = 0
+    else:
+        _undo(mate_p, mate_q, log, log_n)
+    return ok, stamp
+
+
+@njit(cache=True)
+def _row_duals(c, x, v):  # type: ignore[no-untyped-def]
+    """Row duals implied by the matching (u_i = c[i, x_i] - v[x_i]) and the tie tolerance."""
+    nr, nc = c.shape
+    u = np.empty(nr)
+    scale = 0.0
+    for i in range(nr):
+        u[i] = c[i, x[i]] - v[x[i]]
+        scale = max(scale, abs(u[i]))
+    for j in range(nc):
+        scale = max(scale, abs(v[j]))
+    return u, scale * _TIE_EPS
+
+
+@njit(cache=True)
+def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
+    """Turn an optimal assignment into the lexicographically smallest optimal one.
+
+    P are the caller's rows (internal rows, or internal columns when the caller's
+    matrix was transposed: `tr`), Q the caller's columns. An assignment is optimal iff
+    it uses tight edges only, covers every internal row, and covers every internal
+    column with a nonzero dual. Virtual columns (index >= m_real) mean "unassigned".
+    Each P in order tries its tight Q in increasing order and keeps the first one for
+    which the displaced vertices can be re-covered without touching settled P.
+    """
+    nr, nc = c.shape
+    u, tol = _row_duals(c, x, v)
+    row_ptr, row_idx, col_ptr, col_idx = _tight_graph(c, x, u, v, tol)
+    if row_ptr.shape[0] == 0:
+        return  # only the matched edges are tight: the optimum is unique
+    col_must = np.empty(nc, np.bool_)
+    for j in range(nc):
+        col_must[j] = nr == nc or v[j] < -tol
+    row_must = np.ones(nr, np.bool_)
+    if tr:
+        mate_p, mate_q, must_p, must_q = y, x, col_must, row_must
+        adjacency = (col_ptr, col_idx, row_ptr, row_idx)
+        n_p_real, n_q_real = m_real, nr
+    else:
+        mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
+        adjacency = (row_ptr, row_idx, col_ptr, col_idx)
+        n_p_real, n_q_real = nr, m_real
+    p_ptr, p_idx = adjacency[0], adjacency[1]
+    work = np.zeros((5, max(nr, nc)), np.int64)
+    log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
+    log_n = np.zeros(1, np.int64)
+    stamp = 0
+    for p in range(n_p_real):
+        q0 = mate_p[p]
+        q_end = q0 if 0 <= q0 < n_q_real else n_q_real
+        for t in range(p_ptr[p], p_ptr[p + 1]):
+            q = p_idx[t]
+            if q >= q_end:
+                break  # sorted: no better column left
+            if 0 <= mate_q[q] < p:
+                continue  # q belongs to a settled P
+            moved, stamp = _try_move(
+                p, q, mate_p, mate_q, must_p, must_q, adjacency, work, stamp, log, log_n
+            )
+            if moved:
+                break
+
+
+@njit(cache=True)
+def _solve_kernel(c, tr):  # type: ignore[no-untyped-def]
+    """Solve `c` (n <= m, C-contiguous float64); `tr` says the caller's matrix is c.T.
+
+    Returns (err, i, j, total, pairs): pairs[0] the caller's rows (ascending) and
+    pairs[1] their columns. One array out, since each returned array costs about a
+    microsecond to hand to Python.
+    """
+    n, m = c.shape
+    err, ei, ej = _find_bad(c)
+    if err != _OK:
+        return err, ei, ej, 0.0, np.empty((2, 0), np.intp)
+    work = c
+    while True:  # one call site each for _jv and _lexicographic halves the compile time
+        n_failed, x, y, v = _jv(work)
+        if n_failed == 0:
+            break
+        # No full matching: n - k virtual zero-cost columns absorb the unservable rows;
+        # the padded problem always has a full matching, so this runs at most once.
+        work = np.zeros((n, m + n_failed))
+        for i in range(n):
+            for j in range(m):
+                work[i, j] = c[i, j]
+    _lexicographic(work, x, y, v, m, tr)
+    k = 0
+    for i in range(n):
+        k += x[i] < m
+    pairs = np.empty((2, k), np.intp)
+    total = 0.0
+    k = 0
+    if tr:
+        for j in range(m):
+            i = y[j]
+            if i >= 0:
+                pairs[0, k] = j
+                pairs[1, k] = i
+                total += c[i, j]
+                k += 1
+    else:
+        for i in range(n):
+            j = x[i]
+            if j < m:
+                pairs[0, k] = i
+                pairs[1, k] = j
+                total += c[i, j]
+                k += 1
+    return _OK, -1, -1, total, pairs
+
+
+# ------------------------------------------------------------------------ public API
+
+_F64 = np.dtype(np.float64)
+
+
+def solve(cost: npt.ArrayLike) -> Assignment:
+    """Minimum-cost assignment of rows to columns; see the module doc for the semantics.
+
+    Raises `ValueError` for a matrix that is not 2-D, not real-valued, or holds NaN or
+    -inf. ``+inf`` marks a forbidden pair. Solving takes microseconds at dispatch
+    sizes, so this wrapper is kept lean: the checks are identity tests where possible.
+    """
+    arr = np.asarray(cost)
+    if arr.dtype is not _F64 and arr.dtype.kind not in "biuf":
+        raise ValueError(f"cost must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"cost must be a 2-D matrix, got shape {arr.shape}")
+    n, m = arr.shape
+    if n == 0 or m == 0:
+        return Assignment(_NO_PAIRS[0], _NO_PAIRS[1], 0.0)
+    tr = n > m
+    work = arr.T if tr else arr
+    flags = work.flags
+    if work.dtype is not _F64 or not (flags.c_contiguous and flags.writeable):
+        # numba compiles read-only arrays as a separate type: copy those too.
+        work = np.array(work, dtype=np.float64, order="C")
+    err, ei, ej, total, pairs = _solve_kernel(work, tr)
+    if err != _OK:
+        i, j = (ej, ei) if tr else (ei, ej)
+        what = "NaN" if err == _NAN else "-inf"
+        raise ValueError(
+            f"cost[{i}, {j}] is {what}; costs must be finite, or +inf for a forbidden pair"
+        )
+    pairs.setflags(write=False)
+    return Assignment(pairs[0], pairs[1], total)
+
+
+_NO_PAIRS = np.empty((2, 0), dtype=np.intp)
+_NO_PAIRS.setflags(write=False)
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) every kernel; returns the seconds it took.
+
+    Call once at gateway start so that the first dispatch round does not pay for it.
+    """
+    t0 = time.perf_counter()
+    square = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    solve(square)  # square, full matching
+    solve(square[:2])  # wide
+    solve(square[:, :2])  # tall: transposed internally
+    partial = square.copy()
+    partial[:, 0] = np.inf
+    solve(partial)  # no full matching: the padded second pass
+    return time.perf_counter() - t0
