@@ -31,6 +31,7 @@ from shared.messages import (
     set_model,
     settable_devices,
 )
+from shared.tasks import cancel_and_wait
 from shared.topics import Channel, Device, RoomTopic
 
 from .errors import InvalidCommand, NotConnected, UnknownCommand, UnknownDevice
@@ -205,10 +206,7 @@ class CommandManager:
         return len(records)
 
     async def close(self) -> None:
-        tasks = [d.task for d in self._pending.values() if d.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(d.task for d in self._pending.values() if d.task is not None)
 
     # ---- delivery ----
 

@@ -8,7 +8,6 @@ them all and flushes the twin.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 from typing import Any, Self
@@ -16,6 +15,7 @@ from typing import Any, Self
 from shared.clock import Clock, WallClock
 from shared.layout import PropertyLayout
 from shared.messages import Inbound, Rejection, decode
+from shared.tasks import cancel_and_wait
 from shared.topics import Channel, subscription
 
 from .commands import CommandManager, CommandRecord, CommandTiming
@@ -23,6 +23,7 @@ from .link import LinkTiming, MqttLink
 from .metrics import GatewayMetrics
 from .persistence import GatewayStore
 from .settings import EdgeSettings
+from .store import StoreError
 from .twin import PropertyTwin
 
 __all__ = ["Gateway"]
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # `set`, which it publishes itself. State and status at QoS 1: the persistent session
 # keeps them while the gateway is away. Telemetry at QoS 0: a stale reading is worth
 # nothing, and QoS 0 saves an acknowledgement per message.
+LINK_STOP_TIMEOUT_S = 5.0  # for a clean DISCONNECT before the link is cancelled
+
 LISTENED = {Channel.STATE: 1, Channel.STATUS: 1, Channel.TELEMETRY: 0}
 
 
@@ -101,6 +104,11 @@ class Gateway:
     async def __aenter__(self) -> Self:
         await self.store.open()
         try:
+            pruned = await self.store.prune_finished(
+                self._transport.now() - self.settings.command_retention_s
+            )
+            if pruned:
+                log.info("gateway %s: pruned %d finished commands", self.property_id, pruned)
             restored = self.twin.restore(await self.store.load_twin())
             log.info("gateway %s: restored %d device states", self.property_id, restored)
             self._tasks = [
@@ -124,13 +132,21 @@ class Gateway:
         await self._stop()
 
     async def _stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.link.stop()
+        link, others = self._tasks[:1], self._tasks[1:]
+        await cancel_and_wait(others)
+        if link:
+            # The link leaves by itself; cancelling is the fallback if the broker hangs.
+            await asyncio.wait(link, timeout=LINK_STOP_TIMEOUT_S)
+            await cancel_and_wait(link)
         self._tasks = []
         await self.commands.close()
-        with contextlib.suppress(Exception):
+        try:
             await self.store.save_twin(self.twin.dirty_documents())
+        except StoreError as exc:
+            # The twin is a cache the broker re-sends at the next start: losing the
+            # last flush costs nothing, so a full disk must not block the shutdown.
+            log.warning("gateway %s: final twin flush failed: %s", self.property_id, exc)
         await self.store.close()
 
     async def _flush_loop(self) -> None:

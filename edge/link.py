@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import aiomqtt
 
 from shared.broker import BrokerAddress
-from shared.clock import Clock
+from shared.clock import Clock, wait_event
+from shared.tasks import cancel_and_wait
 
 from .errors import NotConnected
 from .metrics import GatewayMetrics
@@ -59,6 +60,7 @@ class MqttLink:
         self._connected = asyncio.Event()
         self._failures = 0
         self._established = False
+        self._stop = asyncio.Event()
 
     @property
     def connected(self) -> bool:
@@ -77,9 +79,9 @@ class MqttLink:
             raise NotConnected(f"publish to {self._broker} failed: {exc}") from exc
 
     async def run(self) -> None:
-        """Stay connected until cancelled."""
+        """Stay connected until `stop` is called."""
         backoff = self._timing.reconnect_initial_s
-        while True:
+        while not self._stop.is_set():
             self._established = False
             try:
                 await self._session()
@@ -90,8 +92,18 @@ class MqttLink:
                 log.log(level, "broker %s unreachable (%s); retrying", self._broker, exc)
             if self._established:  # a fresh outage starts the backoff from the beginning
                 backoff = self._timing.reconnect_initial_s
-            await self._clock.sleep(backoff)
+            await wait_event(self._stop, self._clock, backoff)
             backoff = min(backoff * 2, self._timing.reconnect_max_s)
+
+    def stop(self) -> None:
+        """Ask `run` to disconnect cleanly and return.
+
+        Stopping is a request, not a cancellation: cancelling aiomqtt while it connects
+        leaves its futures and its background task behind, and on Python 3.11 a
+        cancellation that meets a SUBACK in `asyncio.wait_for` is lost altogether. So
+        the link finishes connecting, then leaves through the client's own DISCONNECT.
+        """
+        self._stop.set()
 
     async def _session(self) -> None:
         client = aiomqtt.Client(
@@ -118,12 +130,23 @@ class MqttLink:
                 self._failures = 0
                 if self._on_connected is not None:
                     self._on_connected()
-                async for message in client.messages:
-                    # paho hands over bytes; aiomqtt's type also admits str/int/float/None.
-                    payload = message.payload
-                    raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-                    self._on_message(message.topic.value, raw)
+                reader = asyncio.create_task(self._read(client), name="mqtt-read")
+                stopper = asyncio.create_task(self._stop.wait(), name="mqtt-stop")
+                try:
+                    await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    # Cancelling the reader only abandons a queue read: safe in aiomqtt.
+                    await cancel_and_wait([reader, stopper])
+                if reader.done() and not reader.cancelled():
+                    reader.result()  # the reader's MqttError, if the connection dropped
         finally:
             self._client = None
             self._connected.clear()
             self._metrics.connected.set(0)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            # paho hands over bytes; aiomqtt's type also admits str/int/float/None.
+            payload = message.payload
+            raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+            self._on_message(message.topic.value, raw)

@@ -95,6 +95,23 @@ class GatewayStore:
             (r for r in records if r.status is CommandStatus.PENDING), key=lambda r: r.created_at
         )
 
+    async def prune_finished(self, before: float) -> int:
+        """Drop acknowledged and failed commands last updated before `before`."""
+        return await self._run(lambda: self._prune_finished(before))
+
+    def _prune_finished(self, before: float) -> int:
+        table = self._db.table(COMMANDS)
+        old = [
+            doc
+            for doc in table.all()
+            if doc["status"] != CommandStatus.PENDING and doc["updated_at"] < before
+        ]
+        if old:
+            table.remove(doc_ids=[doc.doc_id for doc in old])
+            for doc in old:
+                del self._command_ids[doc["id"]]
+        return len(old)
+
     # ---- the twin ----
 
     async def load_twin(self) -> list[dict[str, Any]]:

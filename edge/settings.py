@@ -35,6 +35,8 @@ class EdgeSettings(BaseSettings):
     command_timeout_s: float = Field(default=30.0, gt=0)
     command_retry_initial_s: float = Field(default=1.0, gt=0)
     command_retry_max_s: float = Field(default=8.0, gt=0)
+    # Finished commands stay in the journal this long (for audit and status queries).
+    command_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     # Broker link: reconnect backoff and MQTT keepalive.
     reconnect_initial_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)

@@ -11,8 +11,8 @@ from shared.messages import (
     HvacAction,
     HvacMode,
     Inbound,
-    RejectReason,
     Rejection,
+    RejectReason,
     ThermostatSet,
     ThermostatState,
     command_model,
@@ -101,7 +101,9 @@ GOOD = encode(_state())
         ),
     ],
 )
-def test_bad_input_is_rejected_with_its_reason(topic: str, payload: bytes, reason: RejectReason) -> None:
+def test_bad_input_is_rejected_with_its_reason(
+    topic: str, payload: bytes, reason: RejectReason
+) -> None:
     result = decode(topic, payload)
     assert isinstance(result, Rejection)
     assert result.reason is reason

@@ -243,3 +243,23 @@ async def test_a_command_for_a_device_the_room_lacks_is_refused_by_its_controlle
     assert done.reason is not None
     assert "mattress" in done.reason
     assert done.reason.startswith("device refused")
+
+
+async def test_finished_commands_are_pruned_after_their_retention(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id()
+    clock = SimulatedClock(speed=60.0)
+    layout = PropertyLayout.generate(property_id, 1)
+    settings = fast_settings(property_id, broker_address, tmp_path, 1, command_timeout_s=0.2)
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        failed = await gateway.send("101", "lights", {"on": True})
+        assert (await gateway.commands.wait(failed.id)).status is CommandStatus.FAILED
+    patient = settings.model_copy(update={"command_timeout_s": 60.0})
+    async with Gateway(patient, clock, layout=layout) as gateway:
+        pending = await gateway.send("101", "lights", {"on": False})
+    await asyncio.sleep(0.1)
+    short = settings.model_copy(update={"command_retention_s": 0.05, "command_timeout_s": 60.0})
+    async with Gateway(short, clock, layout=layout) as gateway:
+        assert await gateway.store.get(failed.id) is None
+        assert (await gateway.commands.get(pending.id)).status is CommandStatus.PENDING

@@ -22,7 +22,12 @@ def _topic(device: Device, channel: Channel, room: str = "101") -> RoomTopic:
 
 def _thermostat(ack: CommandAck | None = None) -> ThermostatState:
     return ThermostatState(
-        ts=1.0, mode=HvacMode.HEAT, setpoint_c=22, temperature_c=19.0, action=HvacAction.HEATING, ack=ack
+        ts=1.0,
+        mode=HvacMode.HEAT,
+        setpoint_c=22,
+        temperature_c=19.0,
+        action=HvacAction.HEATING,
+        ack=ack,
     )
 
 
