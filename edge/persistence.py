@@ -42,6 +42,10 @@ class GatewayStore:
             raise RuntimeError("the gateway store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
+    async def run(self, fn: Callable[[EdgeStore], T]) -> T:
+        """Run `fn` on the store's worker thread, for components that keep tables of their own."""
+        return await self._run(lambda: fn(self._db))
+
     @property
     def _db(self) -> EdgeStore:
         if self._store is None:

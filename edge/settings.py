@@ -44,6 +44,16 @@ class EdgeSettings(BaseSettings):
     # The twin is persisted in batches: it is a cache of retained state, so a few
     # seconds of lag cost nothing after a crash (the broker re-sends it).
     twin_flush_interval_s: float = Field(default=2.0, gt=0)
+    # Dispatch (edge.dispatch): the staff roster (JSON, see edge.dispatch.roster), how
+    # often a dispatch round runs without an event, how long an assigned task waits for
+    # its person to accept before it is re-dispatched, and after how long a device fault
+    # seen by the twin opens an engineering task.
+    staff_file: Path | None = None
+    dispatch_interval_s: float = Field(default=30.0, gt=0)
+    task_accept_timeout_s: float = Field(default=300.0, gt=0)
+    fault_door_open_s: float = Field(default=600.0, gt=0)
+    fault_hvac_s: float = Field(default=2700.0, gt=0)
+    fault_offline_s: float = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> EdgeSettings:
