@@ -92,23 +92,22 @@ class Assignment:
 
 
 @njit(cache=True)
-def _find_bad(c):  # type: ignore[no-untyped-def]
-    """(err, i, j) for the first NaN or -inf entry in row-major order, else (_OK, -1, -1).
+def _bad_entry(ci):  # type: ignore[no-untyped-def]
+    """Index of the first NaN or -inf in the row, or -1.
 
-    Counting first keeps the common pass branch-free (it vectorises); only a row with
-    a bad entry is searched again.
+    Called on each row just before the reduction reads it, so the row is then in
+    cache: validation costs no extra trip to memory. Counting first keeps the common
+    path branch-free (it vectorises); only a bad row is searched again.
     """
-    n, m = c.shape
-    for i in range(n):
-        ci = c[i]
-        bad = np.int64(0)
+    m = ci.shape[0]
+    bad = np.int64(0)
+    for j in range(m):
+        bad += np.int64(not ci[j] > -np.inf)  # false for NaN and for -inf
+    if bad:
         for j in range(m):
-            bad += np.int64(not ci[j] > -np.inf)  # false for NaN and for -inf
-        if bad:
-            for j in range(m):
-                if not ci[j] > -np.inf:
-                    return (_NAN if ci[j] != ci[j] else _NEG_INF), i, j
-    return _OK, -1, -1
+            if not ci[j] > -np.inf:
+                return j
+    return -1
 
 
 @njit(cache=True, fastmath={"nnan", "nsz"})
@@ -153,69 +152,91 @@ def _two_smallest(ci, v):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _reduce_rows(c, x, y, v, free):  # type: ignore[no-untyped-def]
-    """Greedy start for n < m: each row takes its cheapest column if that one is free.
+def _first_free_reduced(ci, v, val, y):  # type: ignore[no-untyped-def]
+    """First unassigned column j (y[j] < 0) with ci[j] - v[j] == val, or -1."""
+    m = ci.shape[0]
+    k = m
+    for j in range(m):
+        k = min(k, j if (ci[j] - v[j] == val and y[j] < 0) else m)
+    return k if k < m else -1
 
-    No reduction transfer here (unlike the square start): it would leave every row
-    with a second tight edge, which the tie-breaking then has to rule out one by one.
-    Duals stay zero, as the rectangular problem needs for unused columns.
-    Returns the number of free rows.
+
+@njit(cache=True)
+def _reduce_rows(c, x, y, v, free):  # type: ignore[no-untyped-def]
+    """Greedy start for n < m: each row takes its first cheapest column that is free.
+
+    Preferring a free column among equally cheap ones matters with integer costs,
+    where most rows' minima tie: it leaves little for the later phases.
+
+    When rows are more than half the columns, collisions are common and the
+    reduction transfer of LAPJV pays off (an assigned column's dual drops by the gap
+    to the row's next-cheapest entry, so other rows look elsewhere first); with fewer
+    rows it costs more than it saves (measured at the dispatch shapes). Duals only
+    go down from zero, as the rectangular problem needs.
+
+    Also validates each row. Returns (n_free, i, j): (i, j) a NaN or -inf entry, or -1.
     """
-    n = c.shape[0]
+    n, m = c.shape
+    transfer = 2 * n > m
     n_free = 0
     for i in range(n):
         ci = c[i]
-        u1 = _min_reduced(ci, v, 0, ci.shape[0])  # v is still zero here
-        j1 = _first_reduced(ci, v, u1, -1) if u1 < np.inf else -1
-        if j1 >= 0 and y[j1] < 0:
+        j = _bad_entry(ci)
+        if j >= 0:
+            return n_free, i, j
+        u1 = _min_reduced(ci, v, 0, m)
+        j1 = _first_free_reduced(ci, v, u1, y) if u1 < np.inf else -1
+        if j1 >= 0:
             x[i] = j1
             y[j1] = i
+            if transfer:
+                gap = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m)) - u1
+                if gap < np.inf:
+                    v[j1] -= gap
         else:
             free[n_free] = i
             n_free += 1
-    return n_free
+    return n_free, -1, -1
 
 
 @njit(cache=True)
 def _reduce_columns(c, x, y, v, free):  # type: ignore[no-untyped-def]
     """LAPJV's start for square matrices: column reduction, then reduction transfer.
 
-    Every column's dual is its minimum; a row that is the minimum of exactly one column
-    gets it and transfers its reduction to that column. Returns the number of free rows.
+    Every column's dual is its minimum. Each row in turn takes the first column that
+    is still free and of which it is a minimum (with integer costs many rows tie for
+    a column's minimum; this spreads them), and transfers its reduction to it: the
+    column's dual drops by the gap to the row's next-cheapest reduced cost.
+
+    Also validates each row. Returns (n_free, i, j): (i, j) a NaN or -inf entry, or -1.
     """
     n, m = c.shape
-    imin = np.zeros(m, np.int64)
     for j in range(m):
         v[j] = np.inf
     for i in range(n):
         ci = c[i]
+        bad = _bad_entry(ci)
+        if bad >= 0:
+            return 0, i, bad
         for j in range(m):  # row by row, branch-free: column minima of a C-order matrix
-            h = ci[j]
-            lower = h < v[j]
-            v[j] = h if lower else v[j]
-            imin[j] = i if lower else imin[j]
-    matches = np.zeros(n, np.int64)
-    for j in range(m - 1, -1, -1):  # backwards, as LAPJV: lower columns win ties
+            v[j] = min(v[j], ci[j])
+    for j in range(m):
         if v[j] == np.inf:
             v[j] = 0.0  # a column nobody may take: the augmentation will find out
-            continue
-        i = imin[j]
-        matches[i] += 1
-        if matches[i] == 1:
-            x[i] = j
-            y[j] = i
     n_free = 0
     for i in range(n):
-        if matches[i] == 0:
+        ci = c[i]
+        j1 = _first_free_reduced(ci, v, 0.0, y)
+        if j1 < 0:
             free[n_free] = i
             n_free += 1
-        elif matches[i] == 1:
-            j1 = x[i]
-            ci = c[i]
-            mn = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m))
-            if mn < np.inf:
-                v[j1] -= mn
-    return n_free
+            continue
+        x[i] = j1
+        y[j1] = i
+        gap = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m))
+        if gap < np.inf:
+            v[j1] -= gap
+    return n_free, -1, -1
 
 
 @njit(cache=True)
@@ -255,8 +276,10 @@ def _augmenting_row_reduction(c, x, y, v, free, n_free):  # type: ignore[no-unty
                     free[n_free] = i
                     n_free += 1
                     continue
-                # Tie between the two cheapest columns: take the second, it may be free.
-                j1 = _first_reduced(ci, v, u2, j1)
+                # Tie between the cheapest columns: take a free one if there is one,
+                # else the second (as LAPJV does).
+                jf = _first_free_reduced(ci, v, u2, y)
+                j1 = jf if jf >= 0 else _first_reduced(ci, v, u2, j1)
                 i0 = y[j1]
             x[i] = j1
             y[j1] = i
@@ -370,105 +393,86 @@ def _augment(c, x, y, v, free, n_free):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _jv(c):  # type: ignore[no-untyped-def]
-    """Jonker-Volgenant on a valid matrix with n <= m; returns (failed, x, y, v)."""
+    """Jonker-Volgenant on a matrix with n <= m.
+
+    Returns (bad_i, bad_j, failed, x, y, v): (bad_i, bad_j) a NaN or -inf entry (the
+    rest is then meaningless) or (-1, -1); `failed` the rows with no augmenting path.
+    """
     n, m = c.shape
     x = np.full(n, -1, np.int64)
     y = np.full(m, -1, np.int64)
     v = np.zeros(m)
     free = np.empty(n, np.int64)
-    n_free = _reduce_columns(c, x, y, v, free) if n == m else _reduce_rows(c, x, y, v, free)
+    if n == m:
+        n_free, bad_i, bad_j = _reduce_columns(c, x, y, v, free)
+    else:
+        n_free, bad_i, bad_j = _reduce_rows(c, x, y, v, free)
+    if bad_i >= 0:
+        return bad_i, bad_j, 0, x, y, v
     n_free = _augmenting_row_reduction(c, x, y, v, free, n_free)
     n_failed = _augment(c, x, y, v, free, n_free) if n_free > 0 else 0
-    return n_failed, x, y, v
+    return -1, -1, n_failed, x, y, v
 
 
-@njit(cache=True)
-def _count_tight(c, x, u, v, tol, row_ptr, first, last):  # type: ignore[no-untyped-def]
-    """Count each row's tight entries (c[i, j] - v[j] <= u[i] + tol) into row_ptr.
-
-    Also notes the first and last tight column other than the match, so that rows
-    with at most two such columns (nearly all) need no second pass. Returns the total.
-    """
-    nr, nc = c.shape
-    total = np.int64(0)
-    for i in range(nr):
-        ci = c[i]
-        thr = u[i] + tol
-        xi = x[i]
-        cnt = np.int64(0)
-        lo = nc
-        hi = -1
-        for j in range(nc):  # branch-free so that it vectorises: it reads the whole matrix
-            tight = ci[j] - v[j] <= thr
-            cnt += np.int64(tight)
-            other = tight and j != xi
-            lo = min(lo, j if other else nc)
-            hi = max(hi, j if other else -1)
-        first[i] = lo
-        last[i] = hi
-        total += cnt
-        row_ptr[i + 1] = total
-    return total
-
-
-@njit(cache=True)
-def _tight_graph(c, x, u, v, tol):  # type: ignore[no-untyped-def]
-    """The tight edges as sorted row-wise and column-wise adjacency lists.
-
-    Returns (row_ptr, row_idx, col_ptr, col_idx); empty arrays when the matched edges
-    are the only tight ones (then the optimum is unique).
-    """
-    nr, nc = c.shape
-    row_ptr = np.zeros(nr + 1, np.int64)
-    first = np.empty(nr, np.int64)
-    last = np.empty(nr, np.int64)
-    total = _count_tight(c, x, u, v, tol, row_ptr, first, last)
-    if total == nr:
-        empty = np.empty(0, np.int64)
-        return empty, empty, empty, empty
-    row_idx = np.empty(total + 1, np.int64)  # one spare slot, see below
-    for i in range(nr):
-        k = row_ptr[i]
-        cnt = row_ptr[i + 1] - k
-        xi, a, b = x[i], first[i], last[i]
-        if cnt == 1:
-            row_idx[k] = xi
-        elif cnt == 2:
-            row_idx[k] = min(xi, a)
-            row_idx[k + 1] = max(xi, a)
-        elif cnt == 3:
-            row_idx[k] = min(xi, a)
-            row_idx[k + 1] = max(a, min(xi, b))
-            row_idx[k + 2] = max(xi, b)
-        else:
-            ci = c[i]
-            thr = u[i] + tol
-            for j in range(nc):
-                # Branch-free: k advances only on a tight entry; a write past this
-                # row's end lands on the next row's first slot (or the spare one),
-                # which that row overwrites anyway.
-                row_idx[k] = j
-                k += np.int64(ci[j] - v[j] <= thr)
-    # Transpose: counting sort by column keeps each column's rows in order.
-    col_ptr = np.zeros(nc + 1, np.int64)
-    for k in range(total):
-        col_ptr[row_idx[k] + 1] += 1
-    for j in range(nc):
-        col_ptr[j + 1] += col_ptr[j]
-    fill = np.empty(nc, np.int64)
-    for j in range(nc):
-        fill[j] = col_ptr[j]
-    col_idx = np.empty(total, np.int64)
-    for i in range(nr):
-        for k in range(row_ptr[i], row_ptr[i + 1]):
-            j = row_idx[k]
-            col_idx[fill[j]] = i
-            fill[j] += 1
-    return row_ptr, row_idx, col_ptr, col_idx
-
-
-# Rows of the search scratch array in the tie-breaking below.
+# The tie-breaking below walks the graph of tight edges (zero reduced cost). Its
+# adjacency lists are computed on first use, one row or column scan each, into a pool
+# sized for the worst case (np.empty only reserves address space; pages are touched as
+# lists are written): on random costs only a few dozen vertices are ever visited, so
+# building the whole graph (a pass over the matrix) would cost more than the rest.
+# The graph is passed around as the tuple (c, u, v, tol, tr, pool, used, start, length):
+# start/length have a row per side (0: P, 1: Q), start -1 meaning "not computed yet".
+_P, _Q = 0, 1
+# Rows of the search scratch array.
 _SEEN_P, _SEEN_Q, _PRED_P, _PRED_Q, _QUEUE = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def _neighbours(graph, side, k):  # type: ignore[no-untyped-def]
+    """(start, length) in the pool of the tight neighbours of vertex k of `side`, sorted.
+
+    P-vertices are internal rows unless `tr`; a row's tight columns are those with
+    c[i, j] - v[j] <= u[i] + tol, the same test from both sides.
+    """
+    c, u, v, tol, tr, pool, used, start, length = graph
+    if start[side, k] < 0:
+        w = used[0]
+        start[side, k] = w
+        if (side == _P) != tr:  # the tight columns of row k
+            ck = c[k]
+            thr = u[k] + tol
+            for j in range(c.shape[1]):
+                pool[w] = j  # branch-free: w advances only on a tight entry
+                w += np.int64(ck[j] - v[j] <= thr)
+        else:  # the tight rows of column k
+            vk = v[k]
+            for i in range(c.shape[0]):
+                pool[w] = i
+                w += np.int64(c[i, k] - vk <= u[i] + tol)
+        length[side, k] = w - start[side, k]
+        used[0] = w
+    return start[side, k], length[side, k]
+
+
+@njit(cache=True)
+def _has_candidate(graph, p, q_end, owner_of_q):  # type: ignore[no-untyped-def]
+    """Does P-vertex p have a tight edge to some Q < q_end not held by a settled P?
+
+    One vectorised pass over part of p's row (or column). Most vertices have none.
+    """
+    c, u, v, tol, tr = graph[0], graph[1], graph[2], graph[3], graph[4]
+    cnt = np.int64(0)
+    if tr:
+        vp = v[p]
+        for q in range(q_end):
+            o = owner_of_q[q]
+            cnt += np.int64(c[q, p] - vp <= u[q] + tol and not 0 <= o < p)
+    else:
+        cp = c[p]
+        thr = u[p] + tol
+        for q in range(q_end):
+            o = owner_of_q[q]
+            cnt += np.int64(cp[q] - v[q] <= thr and not 0 <= o < p)
+    return cnt > 0
 
 
 @njit(cache=True)
@@ -485,7 +489,7 @@ def _set(arr, which, idx, val, log, log_n):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def _undo(mate_p, mate_q, log, log_n):  # type: ignore[no-untyped-def]
     for k in range(log_n[0] - 1, -1, -1):
-        if log[k, 0] == 0:
+        if log[k, 0] == _P:
             mate_p[log[k, 1]] = log[k, 2]
         else:
             mate_q[log[k, 1]] = log[k, 2]
@@ -493,7 +497,7 @@ def _undo(mate_p, mate_q, log, log_n):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
+def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, graph, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
     """Give P-vertex s a partner again by an alternating path of tight edges.
 
     Breadth-first over P-vertices after p (the settled ones and p keep theirs). The
@@ -501,6 +505,7 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, 
     (a Q that must be covered again) the search goes on until it reaches that one,
     which closes a cycle; only if it cannot does another end do. Returns success.
     """
+    pool = graph[5]
     seen_p, seen_q, pred_q, queue = work[_SEEN_P], work[_SEEN_Q], work[_PRED_Q], work[_QUEUE]
     seen_p[s] = stamp
     queue[0] = s
@@ -510,8 +515,9 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, 
     while head < tail and found < 0:
         a = queue[head]
         head += 1
-        for t in range(p_ptr[a], p_ptr[a + 1]):
-            b = p_idx[t]
+        first, count = _neighbours(graph, _P, a)
+        for t in range(first, first + count):
+            b = pool[t]
             owner = mate_q[b]
             if seen_q[b] == stamp or 0 <= owner <= p:
                 continue
@@ -533,23 +539,24 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, 
         return False
     b = found
     if mate_q[b] >= 0:
-        _set(mate_p, 0, mate_q[b], -1, log, log_n)  # the owner lets go of b
+        _set(mate_p, _P, mate_q[b], -1, log, log_n)  # the owner lets go of b
     while True:
         a = pred_q[b]
         prev = mate_p[a]
-        _set(mate_p, 0, a, b, log, log_n)
-        _set(mate_q, 1, b, a, log, log_n)
+        _set(mate_p, _P, a, b, log, log_n)
+        _set(mate_q, _Q, b, a, log, log_n)
         if a == s:
             return True
         b = prev
 
 
 @njit(cache=True)
-def _rematch_q(t, p, mate_p, mate_q, must_q, q_ptr, q_idx, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
+def _rematch_q(t, p, mate_p, mate_q, must_q, graph, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
     """Give Q-vertex t a partner again among the P-vertices after p.
 
     The path ends at an uncovered P, or frees a Q that may be left uncovered.
     """
+    pool = graph[5]
     seen_p, seen_q, pred_p, pred_q, queue = (
         work[_SEEN_P],
         work[_SEEN_Q],
@@ -564,8 +571,9 @@ def _rematch_q(t, p, mate_p, mate_q, must_q, q_ptr, q_idx, work, stamp, log, log
     while head < tail and found < 0:
         b = queue[head]
         head += 1
-        for r in range(q_ptr[b], q_ptr[b + 1]):
-            a = q_idx[r]
+        first, count = _neighbours(graph, _Q, b)
+        for r in range(first, first + count):
+            a = pool[r]
             if a <= p or seen_p[a] == stamp:
                 continue
             seen_p[a] = stamp
@@ -583,43 +591,40 @@ def _rematch_q(t, p, mate_p, mate_q, must_q, q_ptr, q_idx, work, stamp, log, log
         return False
     a = found
     if mate_p[a] >= 0:
-        _set(mate_q, 1, mate_p[a], -1, log, log_n)  # a lets go of its old partner
+        _set(mate_q, _Q, mate_p[a], -1, log, log_n)  # a lets go of its old partner
     while True:
         b = pred_p[a]
-        _set(mate_p, 0, a, b, log, log_n)
-        _set(mate_q, 1, b, a, log, log_n)
+        _set(mate_p, _P, a, b, log, log_n)
+        _set(mate_q, _Q, b, a, log, log_n)
         if b == t:
             return True
         a = pred_q[b]
 
 
 @njit(cache=True)
-def _try_move(p, q, mate_p, mate_q, must_p, must_q, adjacency, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
+def _try_move(p, q, mate_p, mate_q, must_p, must_q, graph, work, stamp, log, log_n):  # type: ignore[no-untyped-def]
     """Give q to p and re-cover what must stay covered; undone unless it all works.
 
     p's old partner q0 and q's old owner p2 lose their partners. p2 looks for a new one
     first (preferring q0, which closes a cycle), then q0 if it is still uncovered.
     Returns (moved, stamp).
     """
-    p_ptr, p_idx, q_ptr, q_idx = adjacency
     q0 = mate_p[p]
     p2 = mate_q[q]
-    _set(mate_p, 0, p, q, log, log_n)
-    _set(mate_q, 1, q, p, log, log_n)
+    _set(mate_p, _P, p, q, log, log_n)
+    _set(mate_q, _Q, q, p, log, log_n)
     if q0 >= 0:
-        _set(mate_q, 1, q0, -1, log, log_n)
+        _set(mate_q, _Q, q0, -1, log, log_n)
     if p2 >= 0:
-        _set(mate_p, 0, p2, -1, log, log_n)
+        _set(mate_p, _P, p2, -1, log, log_n)
     ok = True
     if p2 >= 0 and must_p[p2]:
         stamp += 1
         prefer = q0 if (q0 >= 0 and must_q[q0]) else -1
-        ok = _rematch_p(
-            p2, prefer, p, mate_p, mate_q, must_p, p_ptr, p_idx, work, stamp, log, log_n
-        )
+        ok = _rematch_p(p2, prefer, p, mate_p, mate_q, must_p, graph, work, stamp, log, log_n)
     if ok and q0 >= 0 and mate_q[q0] < 0 and must_q[q0]:
         stamp += 1
-        ok = _rematch_q(q0, p, mate_p, mate_q, must_q, q_ptr, q_idx, work, stamp, log, log_n)
+        ok = _rematch_q(q0, p, mate_p, mate_q, must_q, graph, work, stamp, log, log_n)
     if ok:
         log_n[0] = 0
     else:
@@ -654,37 +659,39 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     """
     nr, nc = c.shape
     u, tol = _row_duals(c, x, v)
-    row_ptr, row_idx, col_ptr, col_idx = _tight_graph(c, x, u, v, tol)
-    if row_ptr.shape[0] == 0:
-        return  # only the matched edges are tight: the optimum is unique
     col_must = np.empty(nc, np.bool_)
     for j in range(nc):
         col_must[j] = nr == nc or v[j] < -tol
     row_must = np.ones(nr, np.bool_)
     if tr:
         mate_p, mate_q, must_p, must_q = y, x, col_must, row_must
-        adjacency = (col_ptr, col_idx, row_ptr, row_idx)
         n_p_real, n_q_real = m_real, nr
     else:
         mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
-        adjacency = (row_ptr, row_idx, col_ptr, col_idx)
         n_p_real, n_q_real = nr, m_real
-    p_ptr, p_idx = adjacency[0], adjacency[1]
-    work = np.zeros((5, max(nr, nc)), np.int64)
+    n_max = max(nr, nc)
+    pool = np.empty(2 * nr * nc + 1, np.int32)  # worst case; see _neighbours
+    start = np.full((2, n_max), -1, np.int64)
+    length = np.zeros((2, n_max), np.int64)
+    graph = (c, u, v, tol, tr, pool, np.zeros(1, np.int64), start, length)
+    work = np.zeros((5, n_max), np.int64)
     log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
     log_n = np.zeros(1, np.int64)
     stamp = 0
     for p in range(n_p_real):
         q0 = mate_p[p]
         q_end = q0 if 0 <= q0 < n_q_real else n_q_real
-        for t in range(p_ptr[p], p_ptr[p + 1]):
-            q = p_idx[t]
+        if not _has_candidate(graph, p, q_end, mate_q):
+            continue
+        first, count = _neighbours(graph, _P, p)
+        for t in range(first, first + count):
+            q = pool[t]
             if q >= q_end:
                 break  # sorted: no better column left
             if 0 <= mate_q[q] < p:
                 continue  # q belongs to a settled P
             moved, stamp = _try_move(
-                p, q, mate_p, mate_q, must_p, must_q, adjacency, work, stamp, log, log_n
+                p, q, mate_p, mate_q, must_p, must_q, graph, work, stamp, log, log_n
             )
             if moved:
                 break
@@ -699,12 +706,12 @@ def _solve_kernel(c, tr):  # type: ignore[no-untyped-def]
     microsecond to hand to Python.
     """
     n, m = c.shape
-    err, ei, ej = _find_bad(c)
-    if err != _OK:
-        return err, ei, ej, 0.0, np.empty((2, 0), np.intp)
     work = c
     while True:  # one call site each for _jv and _lexicographic halves the compile time
-        n_failed, x, y, v = _jv(work)
+        bad_i, bad_j, n_failed, x, y, v = _jv(work)
+        if bad_i >= 0:
+            err = _NAN if np.isnan(c[bad_i, bad_j]) else _NEG_INF
+            return err, bad_i, bad_j, 0.0, np.empty((2, 0), np.intp)
         if n_failed == 0:
             break
         # No full matching: n - k virtual zero-cost columns absorb the unservable rows;
