@@ -1,7 +1,8 @@
 """Exact linear sum assignment for dispatch and room recommendation, compiled with numba.
 
 `solve(cost)` pairs rows with columns so that the total cost is minimal. The matrix may
-be rectangular; ``cost[i, j] = +inf`` forbids the pair ``(i, j)``.
+be rectangular; ``cost[i, j] = +inf`` forbids the pair ``(i, j)``. Call `warm_up()` once
+at start: it compiles the kernels, or loads them from numba's cache.
 
 Semantics
 ---------
@@ -13,35 +14,41 @@ Semantics
   that sense, the result is the one whose row-to-column map, read from row 0 upwards,
   is lexicographically smallest, an unassigned row counting as larger than any column:
   row 0 is served if any optimal assignment serves it, by the lowest-index column any
-  optimal assignment gives it; then row 1 given row 0's choice; and so on. Order rows
+  optimal assignment gives it; then row 1, given row 0's choice; and so on. Order rows
   and columns by arrival and ties go to whoever came first, rows taking precedence.
-  (To give columns precedence, pass ``cost.T`` and swap the result.) Two totals tie
-  when they are equal in float64 arithmetic up to a relative 2**-40 of the dual
-  values; for integer-valued costs below about 2**30 in magnitude the arithmetic is
-  exact and so is the guarantee.
-* **Input.** A 2-D array of real numbers: finite or ``+inf``. NaN and ``-inf`` are
-  rejected with a `ValueError` that names the first bad entry.
+  (To give columns precedence, pass ``cost.T`` and swap the result.) Two assignments
+  tie when their totals agree up to a relative 2**-40 of the dual values (rounding);
+  integer-valued costs are computed exactly as long as sums of n costs stay below
+  2**40, and then the guarantee is exact.
+* **Input.** A 2-D array of real numbers, finite or ``+inf`` (finite costs far from
+  the float64 overflow range: duals are sums of costs). NaN and ``-inf`` are rejected
+  with a `ValueError` that names the entry.
 
 Method
 ------
-The kernel always works on a matrix with no more rows than columns (a tall matrix is
-transposed first). It runs the Jonker-Volgenant scheme: a greedy row reduction with
-reduction transfer, two rounds of augmenting row reduction, then shortest augmenting
-paths (Dijkstra over a dense column array, O(n^2 m) in the worst case). Column duals
-only ever decrease from zero, which keeps them valid for the rectangular problem,
-where an unused column must have a zero dual.
+The kernel works on a C-contiguous float64 matrix with no more rows than columns (a
+tall matrix is transposed first) and follows Jonker-Volgenant (LAPJV):
 
-A row with no augmenting path is skipped; because a row that has no augmenting path
-never gets one later, the rows served then form a maximum matching of size k. If
-k < n, the problem is solved again with n - k extra zero-cost columns: every full
-assignment of that padded problem has exactly k real pairs, so its optimum is the
-cheapest maximum matching, exactly and without any big-M penalty.
+1. A start. Square: column reduction and reduction transfer. Rectangular: each row
+   takes its cheapest free column (with transfer when rows outnumber half the columns).
+   Column duals never rise above zero there, as an unused column requires. Among
+   equally cheap columns a free one is taken, which matters for integer costs.
+2. Two rounds of augmenting row reduction.
+3. Shortest augmenting paths for the rows still free: Dijkstra over dense column
+   arrays (O(n^2 m) worst case), written so that the inner loop vectorises.
 
-Finally, the ties are broken: with the optimal duals at hand, an assignment is optimal
-exactly when it uses only tight edges (zero reduced cost) and covers every column with
-a nonzero dual. Rows are visited in order; each tries its tight columns in increasing
-order and keeps the first one for which an alternating path or cycle of tight edges
-that leaves the already settled rows alone restores such an assignment.
+A row with no augmenting path is skipped; a row without one never gets one later, so
+the rows served form a maximum matching, of size k. If k < n the problem is solved
+again with n - k extra zero-cost columns: every full assignment of that padded problem
+has exactly k real pairs, so its optimum is the cheapest maximum matching, exactly and
+without a big-M penalty.
+
+Last, the tie-breaking. With optimal duals (u, v) an assignment is optimal exactly when
+it uses only tight edges (zero reduced cost) and covers every column with a nonzero
+dual. Rows are visited in order; each tries its tight columns in increasing order and
+keeps the first for which alternating paths of tight edges that leave the settled rows
+alone restore such an assignment. A vectorised scan finds the rows that have a
+candidate at all; the tight-edge lists are built only for the vertices a search visits.
 """
 
 from __future__ import annotations
@@ -670,12 +677,13 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
         mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
         n_p_real, n_q_real = nr, m_real
     n_max = max(nr, nc)
-    pool = np.empty(2 * nr * nc + 1, np.int32)  # worst case; see _neighbours
-    start = np.full((2, n_max), -1, np.int64)
-    length = np.zeros((2, n_max), np.int64)
-    graph = (c, u, v, tol, tr, pool, np.zeros(1, np.int64), start, length)
-    work = np.zeros((5, n_max), np.int64)
-    log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
+    # The search state is allocated at the first candidate: usually there is none at
+    # small sizes, where allocations are a good part of the run time.
+    pool = np.empty(0, np.int32)
+    start = np.empty((2, 0), np.int64)
+    graph = (c, u, v, tol, tr, pool, np.zeros(1, np.int64), start, start)
+    work = start
+    log = start
     log_n = np.zeros(1, np.int64)
     stamp = 0
     for p in range(n_p_real):
@@ -683,6 +691,12 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
         q_end = q0 if 0 <= q0 < n_q_real else n_q_real
         if not _has_candidate(graph, p, q_end, mate_q):
             continue
+        if pool.shape[0] == 0:
+            pool = np.empty(2 * nr * nc + 1, np.int32)  # worst case; see _neighbours
+            start = np.full((2, n_max), -1, np.int64)
+            graph = (c, u, v, tol, tr, pool, graph[6], start, np.zeros((2, n_max), np.int64))
+            work = np.zeros((5, n_max), np.int64)
+            log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
         first, count = _neighbours(graph, _P, p)
         for t in range(first, first + count):
             q = pool[t]

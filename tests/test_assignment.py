@@ -231,6 +231,44 @@ def test_ties_go_to_the_lexicographically_smallest_optimum(
     assert tuple(int(j) if j >= 0 else m for j in got) == picks
 
 
+def _best_with_prefix(c: FloatMatrix, fixed: dict[int, int]) -> tuple[int, float]:
+    """(pairs, cost) of the best assignment whose rows in `fixed` take the given column
+    (-1: unassigned), via scipy on a padded matrix (one private dummy column per row)."""
+    n, m = c.shape
+    big = PENALTY * 1e3  # forbidden; larger than any total below
+    padded = np.full((n, m + n), big)
+    padded[:, :m] = np.where(np.isinf(c), big, c)
+    padded[np.arange(n), m + np.arange(n)] = PENALTY  # "unassigned" costs PENALTY
+    for i, j in fixed.items():
+        keep = padded[i, j] if j >= 0 else PENALTY
+        padded[i] = big
+        padded[i, j if j >= 0 else m + i] = keep
+    r, k = linear_sum_assignment(padded)
+    total = float(padded[r, k].sum())
+    unassigned = round(total // PENALTY)
+    return n - unassigned, total - unassigned * PENALTY
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(1, 10), st.integers(1, 10), st.integers(0, 2**32 - 1))
+def test_no_row_could_take_an_earlier_column_at_medium_size(n: int, m: int, seed: int) -> None:
+    """Row by row, fixing the answer's earlier rows: no lower column (nor being served,
+    for an unserved row) is still optimal. An independent check of the guarantee."""
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 3, (n, m)).astype(np.float64)
+    c[rng.random((n, m)) < 0.3] = np.inf
+    got = solve(c).col_of_row(n)
+    best = _best_with_prefix(c, {})
+    fixed: dict[int, int] = {}
+    for p in range(n):
+        taken = {j for j in fixed.values() if j >= 0}
+        for q in range(m if got[p] < 0 else got[p]):
+            if q not in taken and np.isfinite(c[p, q]):
+                assert _best_with_prefix(c, {**fixed, p: q}) != best, (p, q)
+        fixed[p] = int(got[p])
+    assert _best_with_prefix(c, fixed) == best
+
+
 def test_all_equal_costs_pair_rows_and_columns_in_order() -> None:
     for shape in [(4, 4), (3, 6), (6, 3)]:
         a = solve(np.full(shape, 7.0))
