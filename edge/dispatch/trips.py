@@ -1,0 +1,184 @@
+"""Merging tasks of one room, or of neighbouring rooms, into one trip with a route order.
+
+A guest who asks for a drink, a pillow and help with the TV at once is visited once, by
+one person who can do all three (seed 003). Rules, applied to tasks in rank order:
+
+* a task joins the first trip that has room for it, else starts a trip of its own;
+* urgent tasks merge only with urgent tasks of the same room (a medical call never
+  waits for a neighbour's towels); standard tasks merge with standard tasks of the same
+  floor whose rooms all lie within `neighbour_m` of each other;
+* capacity: at most `max_tasks` tasks and `max_service_s` seconds of work in rooms;
+* the union of the trip's skills must be within some available person's skills,
+  otherwise merging would make the trip impossible to give to anyone.
+
+Route: first the pickups (linen room, kitchen, clinic) in rank order of the tasks that
+need them, then the rooms, shortest total service first (a long make-up-room does not
+hold up a pillow next door; between neighbours the walk is seconds either way), ties by
+corridor position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .model import Priority, Skill, Task
+from .travel import Place, TravelModel
+
+__all__ = ["Trip", "TripCapacity", "build_trips", "plan_route"]
+
+CanServe = Callable[[frozenset[Skill], frozenset[str]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class TripCapacity:
+    max_tasks: int = 4
+    max_service_s: float = 1800.0  # time spent in rooms; a trip is not a shift
+    neighbour_m: float = 9.0  # two doors either side at the generated layouts' pitch
+
+    def __post_init__(self) -> None:
+        if self.max_tasks < 1 or self.max_service_s <= 0 or self.neighbour_m < 0:
+            raise ValueError(f"invalid trip capacity {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """Tasks in route order, and where and when each is served relative to the first stop."""
+
+    tasks: tuple[Task, ...]
+    stops: tuple[Place, ...]  # pickups, then rooms
+    arrival_s: tuple[float, ...]  # per task: seconds from reaching stops[0] to its room
+    duration_s: float  # from reaching stops[0] until the last room is done
+    skills: frozenset[Skill]
+    specialities: frozenset[str]
+
+    @property
+    def id(self) -> int:
+        return min(t.id for t in self.tasks)
+
+    @property
+    def first(self) -> Place:
+        return self.stops[0]
+
+    @property
+    def end(self) -> Place:
+        return self.stops[-1]
+
+    @property
+    def rank(self) -> tuple[int, int, float, int]:
+        return min(t.rank for t in self.tasks)
+
+    @property
+    def urgent(self) -> bool:
+        return any(t.priority is Priority.URGENT for t in self.tasks)
+
+
+def plan_route(tasks: Sequence[Task], travel: TravelModel) -> Trip:
+    """Order `tasks` into a route (see the module doc) and time it."""
+    ranked = sorted(tasks, key=lambda t: t.rank)
+    pickups: list[Place] = []
+    rooms: dict[str, list[Task]] = {}
+    for task in ranked:
+        place = travel.room(task.room_id)
+        if task.pickup is not None and travel.has_point(task.pickup):
+            point = travel.point(task.pickup, place.floor)
+            if point not in pickups:
+                pickups.append(point)
+        rooms.setdefault(task.room_id, []).append(task)
+    order = sorted(
+        rooms.items(),
+        key=lambda item: (
+            sum(t.service_s for t in item[1]),
+            travel.room(item[0]).position_m,
+            item[0],
+        ),
+    )
+    stops = [*pickups, *(travel.room(room_id) for room_id, _ in order)]
+    clock = 0.0
+    here = stops[0]
+    for pickup in pickups:
+        clock += travel.seconds(here, pickup)
+        here = pickup
+    routed: list[Task] = []
+    arrival: list[float] = []
+    for room_id, group in order:
+        place = travel.room(room_id)
+        clock += travel.seconds(here, place)
+        here = place
+        for task in group:
+            routed.append(task)
+            arrival.append(clock)
+        clock += sum(t.service_s for t in group)
+    return Trip(
+        tasks=tuple(routed),
+        stops=tuple(stops),
+        arrival_s=tuple(arrival),
+        duration_s=clock,
+        skills=frozenset(t.skill for t in routed),
+        specialities=frozenset(t.speciality for t in routed if t.speciality is not None),
+    )
+
+
+@dataclass(slots=True)
+class _Group:
+    tasks: list[Task]
+    floor: int
+    lo_m: float
+    hi_m: float
+    urgent: bool
+    service_s: float
+    skills: set[Skill] = field(default_factory=set)
+    specialities: set[str] = field(default_factory=set)
+
+
+def _fits(
+    group: _Group, task: Task, place: Place, capacity: TripCapacity, can_serve: CanServe
+) -> bool:
+    urgent = task.priority is Priority.URGENT
+    if urgent != group.urgent or len(group.tasks) >= capacity.max_tasks:
+        return False
+    if group.service_s + task.service_s > capacity.max_service_s:
+        return False
+    if urgent:
+        if task.room_id != group.tasks[0].room_id:
+            return False
+    elif place.floor != group.floor or (
+        max(group.hi_m, place.position_m) - min(group.lo_m, place.position_m) > capacity.neighbour_m
+    ):
+        return False
+    skills = frozenset(group.skills | {task.skill})
+    specialities = frozenset(
+        group.specialities | ({task.speciality} if task.speciality is not None else set())
+    )
+    return can_serve(skills, specialities)
+
+
+def build_trips(
+    tasks: Sequence[Task],
+    travel: TravelModel,
+    capacity: TripCapacity,
+    can_serve: CanServe,
+) -> list[Trip]:
+    """Group `tasks` (any order; ranked here) into trips that respect `capacity`."""
+    groups: list[_Group] = []
+    for task in sorted(tasks, key=lambda t: t.rank):
+        place = travel.room(task.room_id)
+        group = next((g for g in groups if _fits(g, task, place, capacity, can_serve)), None)
+        if group is None:
+            group = _Group(
+                tasks=[],
+                floor=place.floor,
+                lo_m=place.position_m,
+                hi_m=place.position_m,
+                urgent=task.priority is Priority.URGENT,
+                service_s=0.0,
+            )
+            groups.append(group)
+        group.tasks.append(task)
+        group.lo_m = min(group.lo_m, place.position_m)
+        group.hi_m = max(group.hi_m, place.position_m)
+        group.service_s += task.service_s
+        group.skills.add(task.skill)
+        if task.speciality is not None:
+            group.specialities.add(task.speciality)
+    return [plan_route(g.tasks, travel) for g in groups]
