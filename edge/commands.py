@@ -36,9 +36,11 @@ from shared.topics import Channel, Device, RoomTopic
 
 from .errors import InvalidCommand, NotConnected, UnknownCommand, UnknownDevice
 from .metrics import GatewayMetrics
+from .store import StoreError
 from .twin import PropertyTwin
 
 __all__ = [
+    "REFUSED",
     "CommandJournal",
     "CommandManager",
     "CommandRecord",
@@ -49,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 RECENT_RECORDS = 10_000  # finished commands kept in memory for status queries
+REFUSED = "device refused: "  # how a failure reason starts when the device said no
 
 
 class CommandStatus(StrEnum):
@@ -91,7 +94,7 @@ class Publisher(Protocol):
     @property
     def connected(self) -> bool: ...
     async def publish(
-        self, topic: str, payload: bytes, *, qos: int, retain: bool = False
+        self, topic: str, payload: bytes, *, qos: int, retain: bool = False, timeout_s: float
     ) -> None: ...
 
 
@@ -201,7 +204,19 @@ class CommandManager:
         """Deliver the commands a previous run journaled but never saw acknowledged."""
         records = await self._journal.pending()
         for record in records:
-            params = set_model(record.device).model_validate_json(json.dumps(record.params))
+            try:
+                params = set_model(record.device).model_validate_json(json.dumps(record.params))
+            except ValidationError as exc:
+                # A schema tightened since it was journaled: end it, don't refuse to start.
+                failed = record.model_copy(
+                    update={
+                        "status": CommandStatus.FAILED,
+                        "reason": f"no longer valid: {_explain(record.device, exc)}",
+                        "updated_at": self._clock.now(),
+                    }
+                )
+                await self._journal.save(failed)
+                continue
             self._start(record, params)
         return len(records)
 
@@ -233,27 +248,27 @@ class CommandManager:
                 )
                 await self._finish(delivery, CommandStatus.FAILED, attempts, reason)
                 return
+            # Cleared before publishing: a reconnect during the publish must wake us.
+            delivery.signal.clear()
             if self._publisher.connected:
                 try:
-                    await self._publisher.publish(topic, delivery.payload, qos=1)
+                    await self._publisher.publish(
+                        topic, delivery.payload, qos=1, timeout_s=min(delay, remaining)
+                    )
                     attempts += 1
                     self._metrics.command_sends.inc()
                 except NotConnected:
                     pass  # the reconnect will signal us
-            delivery.signal.clear()
             if delivery.acked():
                 break
             await wait_event(delivery.signal, self._clock, min(delay, remaining))
             delay = min(delay * 2, self._timing.retry_max_s)
         ack = delivery.ack
-        if ack is None:  # only cancellation leaves the loop without an ack
-            raise RuntimeError("delivery loop ended without an acknowledgement")
+        assert ack is not None  # the loop above leaves only with an ack
         if ack.applied:
             await self._finish(delivery, CommandStatus.ACKED, attempts, None)
         else:
-            await self._finish(
-                delivery, CommandStatus.FAILED, attempts, f"device refused: {ack.reason}"
-            )
+            await self._finish(delivery, CommandStatus.FAILED, attempts, f"{REFUSED}{ack.reason}")
 
     async def _finish(
         self, delivery: _Delivery, status: CommandStatus, attempts: int, reason: str | None
@@ -267,7 +282,14 @@ class CommandManager:
             }
         )
         # Durable first: whoever learns the outcome can rely on it surviving a crash.
-        await self._journal.save(record)
+        try:
+            await self._journal.save(record)
+        except StoreError as exc:
+            # The outcome stands; only its record is lost. The journal still says
+            # pending, so the next start re-sends it and the device, which applies an
+            # id once, acknowledges it again: nothing is applied twice or lost.
+            log.error("command %s: outcome %s not journaled: %s", record.id, status, exc)
+            record = record.model_copy(update={"reason": f"{reason or status}; not journaled"})
         delivery.record = record
         del self._pending[record.id]
         self._recent[record.id] = record

@@ -34,6 +34,7 @@ class LinkTiming:
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
     keepalive_s: int = 30
+    operation_timeout_s: float = 5.0
 
 
 class MqttLink:
@@ -69,12 +70,15 @@ class MqttLink:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> None:
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool = False, timeout_s: float
+    ) -> None:
+        """Publish; `NotConnected` if the link is down or the broker does not take it in time."""
         client = self._client
         if client is None:
             raise NotConnected(f"broker {self._broker} is not connected")
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout_s)
         except aiomqtt.MqttError as exc:
             raise NotConnected(f"publish to {self._broker} failed: {exc}") from exc
 
@@ -116,10 +120,21 @@ class MqttLink:
             clean_session=False,
             keepalive=self._timing.keepalive_s,
             max_queued_incoming_messages=0,
+            # Bounds connect, subscribe and a clean disconnect; publishes pass their own.
+            timeout=self._timing.operation_timeout_s,
         )
         try:
             async with client:
-                await client.subscribe(self._subscriptions)
+                granted = await client.subscribe(self._subscriptions)
+                refused = [
+                    topic
+                    for (topic, _), code in zip(self._subscriptions, granted, strict=True)
+                    if _refused(code)
+                ]
+                if refused:
+                    # Connected but deaf is worse than down: an ACL error must be seen.
+                    log.error("broker %s refused subscriptions %s", self._broker, refused)
+                    raise aiomqtt.MqttError(f"subscriptions refused: {refused}")
                 self._client = client
                 self._established = True
                 self._connected.set()
@@ -150,3 +165,9 @@ class MqttLink:
             payload = message.payload
             raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
             self._on_message(message.topic.value, raw)
+
+
+def _refused(granted: object) -> bool:
+    """A SUBACK return code of 0x80 (or a v5 reason code >= 0x80) refuses the subscription."""
+    value = getattr(granted, "value", granted)
+    return isinstance(value, int) and value >= 0x80

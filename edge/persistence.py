@@ -54,9 +54,13 @@ class GatewayStore:
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-store")
-        self._store = await self._run(lambda: EdgeStore(self._directory))
-        self._command_ids = await self._run(lambda: self._index(COMMANDS, "id"))
-        self._twin_ids = await self._run(lambda: self._index(TWIN, "key"))
+        try:
+            self._store = await self._run(lambda: EdgeStore(self._directory))
+            self._command_ids = await self._run(lambda: self._index(COMMANDS, "id"))
+            self._twin_ids = await self._run(lambda: self._index(TWIN, "key"))
+        except BaseException:
+            await self.close()  # a locked or corrupt store must not leave the thread behind
+            raise
 
     async def close(self) -> None:
         if self._executor is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.broker import BrokerAddress
@@ -17,11 +17,15 @@ __all__ = ["EdgeSettings"]
 class EdgeSettings(BaseSettings):
     """Read from ``STAYSYNC_EDGE_*`` variables; tests and the demo pass their own."""
 
-    model_config = SettingsConfigDict(env_prefix="STAYSYNC_EDGE_", frozen=True, extra="forbid")
+    # Errors never echo input: a mistyped setting may hold a password or a token.
+    model_config = SettingsConfigDict(
+        env_prefix="STAYSYNC_EDGE_", frozen=True, extra="forbid", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     property_id: str = Field(default="demo", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    # Secret: it may carry the gateway's broker password (mqtt://user:password@host).
+    broker_url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
     layout_file: Path | None = None
     room_count: int = Field(default=50, ge=1, le=10_000, description="rooms of a generated layout")
     data_dir: Path = Path("var/edge")
@@ -55,16 +59,21 @@ class EdgeSettings(BaseSettings):
     fault_hvac_s: float = Field(default=2700.0, gt=0)
     fault_offline_s: float = Field(default=600.0, gt=0)
 
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_parses(cls, url: SecretStr) -> SecretStr:
+        BrokerAddress.parse(url.get_secret_value())
+        return url
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> EdgeSettings:
         if self.environment == "production" and self.operator_token is None:
             raise ValueError("STAYSYNC_EDGE_OPERATOR_TOKEN must be set in production")
-        BrokerAddress.parse(self.broker_url)
         return self
 
     @property
     def broker(self) -> BrokerAddress:
-        return BrokerAddress.parse(self.broker_url)
+        return BrokerAddress.parse(self.broker_url.get_secret_value())
 
     def layout(self) -> PropertyLayout:
         if self.layout_file is not None:

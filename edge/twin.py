@@ -8,6 +8,7 @@ the changes is the gateway's business (`dirty_documents`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ from shared.messages import (
 from shared.topics import Channel, Device, RoomTopic
 
 from .errors import UnknownRoom
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DeviceTwin", "PropertyTwin", "RoomTwin"]
 
@@ -155,24 +158,35 @@ class PropertyTwin:
             "last_seen": twin.last_seen,
         }
 
+    def mark_dirty(self, documents: Iterable[Mapping[str, Any]]) -> None:
+        """Put back documents whose save failed, so the next flush tries them again."""
+        self._dirty.update((doc["room"], Device(doc["device"])) for doc in documents)
+
     def restore(self, documents: Iterable[Mapping[str, Any]]) -> int:
-        """Load persisted states; rooms stay offline until the broker says otherwise."""
+        """Load persisted states; rooms stay offline and incomplete until the broker
+        speaks (a restored state is a hint, not news); unreadable documents are skipped,
+        since the broker re-sends everything retained anyway."""
         restored = 0
         for doc in documents:
-            room = self._rooms.get(doc["room"])
-            if room is None:  # the layout lost a room since: nothing to restore it into
+            try:
+                room = self._rooms.get(doc["room"])
+                if room is None:  # the layout lost a room since: nothing to restore it into
+                    continue
+                device = Device(doc["device"])
+                state = (
+                    state_model(device).model_validate_json(doc["state"])
+                    if doc["state"] is not None
+                    else None
+                )
+            except (KeyError, TypeError, ValueError) as exc:  # ValidationError is a ValueError
+                log.warning("twin: skipped an unreadable stored document: %s", exc)
                 continue
-            device = Device(doc["device"])
             twin = room.device(device)
-            if doc["state"] is not None:
-                twin.state = state_model(device).model_validate_json(doc["state"])
-            twin.last_seen = doc["last_seen"]
+            twin.state = state
+            twin.last_seen = doc.get("last_seen")
             if device is not Device.CONTROLLER:
-                twin.online = bool(doc["online"])
+                twin.online = bool(doc.get("online", True))
             restored += 1
-        for room in self._rooms.values():
-            if not room.complete and room._check_complete():
-                self.rooms_complete += 1
         return restored
 
     def __iter__(self) -> Iterator[RoomTwin]:

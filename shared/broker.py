@@ -28,11 +28,12 @@ class BrokerAddress:
     def parse(cls, url: str) -> BrokerAddress:
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
         if parts.scheme != "mqtt":
-            raise ValueError(f"broker URL {url!r} must start with mqtt:// (TLS is set up apart)")
+            # The URL is not repeated: it may carry a password.
+            raise ValueError("the broker URL must start with mqtt:// (TLS is set up apart)")
         try:
             port = parts.port or DEFAULT_PORT
         except ValueError as exc:
-            raise ValueError(f"broker URL {url!r} has a bad port") from exc
+            raise ValueError("the broker URL has a bad port") from exc
         return cls(
             host=parts.hostname or "",
             port=port,

@@ -77,8 +77,11 @@ Firmness = Annotated[int, Field(ge=1, le=10)]
 class Message(BaseModel):
     """Base of every payload: frozen, strict, no unknown fields, versioned."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # NaN and infinities are not readings: refuse them at the boundary.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
+    # A payload without `v` is read as version 1, the first schema; later versions must
+    # carry their number.
     v: Literal[1] = SCHEMA_VERSION
 
 
@@ -120,7 +123,7 @@ class StatusMessage(Message):
 class CommandAck(BaseModel):
     """The device's answer to a command, echoed in its next retained state."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     command_id: CommandId
     applied: bool
@@ -198,7 +201,7 @@ class OccupancyTelemetry(Telemetry):
 class SetParams(BaseModel):
     """What a command changes; every field optional, at least one given."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _not_empty(self) -> SetParams:

@@ -64,9 +64,13 @@ def demo(
     ] = 0.0,
 ) -> None:
     """Run a simulated hotel and its gateway, and watch the rooms live."""
-    address = BrokerAddress.parse(broker) if broker else None
+    if broker is not None:
+        try:
+            BrokerAddress.parse(broker)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--broker") from None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(rooms, address, speed, room, setpoint, duration))
+        asyncio.run(run_demo(rooms, broker, speed, room, setpoint, duration))
 
 
 @dataclass
@@ -81,7 +85,7 @@ class _Story:
 
 async def run_demo(
     rooms: int,
-    broker: BrokerAddress | None,
+    broker_url: str | None,
     speed: float,
     room_id: str,
     setpoint: float,
@@ -94,13 +98,16 @@ async def run_demo(
     clock = SimulatedClock(speed=speed)
     story = _Story()
     async with contextlib.AsyncExitStack() as stack:
-        if broker is None:
+        if broker_url is None:
             broker = await stack.enter_async_context(embedded_broker())
+            broker_url = f"mqtt://{broker.host}:{broker.port}"
             story.lines.append(f"embedded MQTT broker on {broker}")
+        else:
+            broker = BrokerAddress.parse(broker_url)
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="staysync-demo-")))
         settings = EdgeSettings(
             property_id=PROPERTY_ID,
-            broker_url=f"mqtt://{broker.host}:{broker.port}",
+            broker_url=broker_url,
             data_dir=data_dir,
             room_count=rooms,
         )

@@ -114,3 +114,11 @@ def test_bad_input_is_rejected_with_its_reason(
 def test_decode_never_raises(payload: bytes, topic: str) -> None:
     result = decode(topic, payload)
     assert isinstance(result, Inbound | Rejection)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinite_readings_are_refused(value: str) -> None:
+    payload = f'{{"v": 1, "ts": {value}, "temperature_c": 20, "hvac_power_w": 0}}'.encode()
+    result = decode("staysync/h1/101/thermostat/telemetry", payload)
+    assert isinstance(result, Rejection)
+    assert result.reason in {RejectReason.SCHEMA, RejectReason.NOT_JSON}

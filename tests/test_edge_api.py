@@ -33,7 +33,7 @@ async def test_rooms_commands_health_and_metrics(
     async with (
         serve_app(app) as base,
         httpx.AsyncClient(base_url=base, headers=auth, timeout=15) as http,
-        SimulatedProperty(property_id, layout.room_ids, broker_address, clock),
+        SimulatedProperty(property_id, layout.room_ids, broker_address, clock) as sim,
     ):
         async with asyncio.timeout(WAIT_S):
             while (health := (await http.get("/health")).json())["rooms_complete"] < 3:
@@ -83,6 +83,16 @@ async def test_rooms_commands_health_and_metrics(
         assert (
             await http.get("/rooms", headers={"Authorization": "Bearer wrong"})
         ).status_code == 401
+        async with httpx.AsyncClient(base_url=base) as anonymous:
+            assert (await anonymous.get("/rooms")).status_code == 401
+            assert (await anonymous.get("/health")).status_code == 200  # for load balancers
+
+        sim.room("101").open_door()
+        refused = await http.post(
+            "/rooms/101/commands?wait=true", json={"device": "door", "params": {"locked": True}}
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["reason"] == "device refused: cannot lock: the door is open"
         metrics = (await http.get("/metrics")).text
         assert 'staysync_mqtt_messages_total{channel="state"}' in metrics
         assert 'staysync_commands_total{outcome="acked"}' in metrics

@@ -11,6 +11,7 @@ import pytest
 from edge.commands import CommandStatus
 from edge.errors import InvalidCommand, UnknownDevice, UnknownRoom
 from edge.gateway import Gateway
+from edge.settings import EdgeSettings
 from firmware_sim.config import SimConfig
 from firmware_sim.property import SimulatedProperty
 from shared.broker import BrokerAddress
@@ -99,6 +100,9 @@ async def test_a_device_offline_on_its_own_is_seen_and_not_answering(
         record = await gateway.send("101", "lights", {"on": True})
         done = await asyncio.wait_for(gateway.commands.wait(record.id), 10)
         assert done.status is CommandStatus.FAILED
+        assert done.reason is not None
+        assert done.reason.startswith("no acknowledgement from 101/lights")
+        assert sim.room("101").counters.commands_ignored_offline >= 1
         sim.room("101").set_device_online(Device.LIGHTS, True)
         await eventually(
             lambda: gateway.twin.room("101").device_online(Device.LIGHTS), "lights online"
@@ -263,3 +267,17 @@ async def test_finished_commands_are_pruned_after_their_retention(
     async with Gateway(short, clock, layout=layout) as gateway:
         assert await gateway.store.get(failed.id) is None
         assert (await gateway.commands.get(pending.id)).status is CommandStatus.PENDING
+
+
+def test_production_settings_refuse_to_start_without_an_operator_token() -> None:
+    with pytest.raises(ValueError, match="OPERATOR_TOKEN must be set in production"):
+        EdgeSettings(environment="production", property_id="h1")
+
+
+def test_settings_never_show_the_broker_password() -> None:
+    settings = EdgeSettings(broker_url="mqtt://gateway:hunter2@broker:1883")
+    assert "hunter2" not in repr(settings)
+    assert settings.broker.password == "hunter2"
+    with pytest.raises(ValueError, match="must start with mqtt://") as refused:
+        EdgeSettings(broker_url="http://gateway:hunter2@broker")
+    assert "hunter2" not in str(refused.value)

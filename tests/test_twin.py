@@ -66,3 +66,21 @@ def test_persisted_documents_restore_the_twin() -> None:
     assert again.restore(docs) == 1
     assert again.room("101").thermostat == _thermostat()
     assert again.rooms_online == 0  # online only once the broker says so
+
+
+def test_unreadable_stored_documents_are_skipped() -> None:
+    layout = PropertyLayout.generate("h1", 1)
+    twin = PropertyTwin(layout, ManualClock())
+    good = {
+        "key": "101/thermostat",
+        "room": "101",
+        "device": "thermostat",
+        "state": _thermostat().model_dump_json(),
+        "online": True,
+        "last_seen": 1.0,
+    }
+    bad_state = {**good, "key": "101/door", "device": "door", "state": '{"v": 1, "ts": null}'}
+    bad_device = {**good, "key": "101/toaster", "device": "toaster"}
+    assert twin.restore([bad_state, bad_device, {"nonsense": 1}, good]) == 1
+    assert twin.room("101").thermostat == _thermostat()
+    assert not twin.room("101").complete  # restored states are hints until the room speaks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,10 +19,13 @@ from edge.errors import (
 )
 from edge.gateway import Gateway
 from edge.settings import EdgeSettings
+from edge.store import StoreError
 from shared.clock import Clock
 from shared.layout import PropertyLayout
 
 from .routes import commands, rooms, system
+
+log = logging.getLogger(__name__)
 
 _STATUS: dict[type[EdgeError], int] = {
     UnknownRoom: status.HTTP_404_NOT_FOUND,
@@ -46,6 +50,15 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
+        # The detail names paths and OS errors: for the log, not for the caller.
+        log.error("store error serving %s: %s", request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the gateway cannot save right now; retry later"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
 
     @app.exception_handler(EdgeError)
     async def _edge_error(request: Request, exc: EdgeError) -> JSONResponse:

@@ -82,3 +82,4 @@ class Health(BaseModel):
     rooms_online: int
     rooms_complete: int
     commands_pending: int
+    faults: list[str] = Field(default_factory=list, description="what stopped and why")

@@ -12,10 +12,11 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health")
-def health(gateway: GatewayDep) -> Health:
+async def health(gateway: GatewayDep) -> Health:
     twin = gateway.twin
     return Health(
-        status="ok" if gateway.link.connected else "degraded",
+        status="ok" if gateway.link.connected and not gateway.faults else "degraded",
+        faults=gateway.faults,
         property_id=gateway.property_id,
         broker_connected=gateway.link.connected,
         rooms=len(twin.rooms),
@@ -26,5 +27,5 @@ def health(gateway: GatewayDep) -> Health:
 
 
 @router.get("/metrics")
-def metrics(gateway: GatewayDep) -> Response:
+async def metrics(gateway: GatewayDep) -> Response:
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
