@@ -13,6 +13,8 @@ from shared.layout import PropertyLayout
 
 __all__ = ["EdgeSettings"]
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
 
 class EdgeSettings(BaseSettings):
     """Read from ``STAYSYNC_EDGE_*`` variables; tests and the demo pass their own."""
@@ -67,8 +69,14 @@ class EdgeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> EdgeSettings:
-        if self.environment == "production" and self.operator_token is None:
-            raise ValueError("STAYSYNC_EDGE_OPERATOR_TOKEN must be set in production")
+        if self.operator_token is None:
+            if self.environment == "production":
+                raise ValueError("STAYSYNC_EDGE_OPERATOR_TOKEN must be set in production")
+            if self.http_host not in LOOPBACK:
+                raise ValueError(
+                    f"listening on {self.http_host} without STAYSYNC_EDGE_OPERATOR_TOKEN would "
+                    "open the operator API to the network; set a token or listen on 127.0.0.1"
+                )
         return self
 
     @property
