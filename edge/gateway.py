@@ -31,12 +31,13 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 
+# Longer than the link's operation timeout: a clean DISCONNECT gets its chance first.
+LINK_STOP_TIMEOUT_S = 6.0
+
 # Channels the gateway listens to, with the QoS it asks for; it never subscribes to
 # `set`, which it publishes itself. State and status at QoS 1: the persistent session
 # keeps them while the gateway is away. Telemetry at QoS 0: a stale reading is worth
 # nothing, and QoS 0 saves an acknowledgement per message.
-LINK_STOP_TIMEOUT_S = 5.0  # for a clean DISCONNECT before the link is cancelled
-
 LISTENED = {Channel.STATE: 1, Channel.STATUS: 1, Channel.TELEMETRY: 0}
 
 
@@ -100,11 +101,13 @@ class Gateway:
         self._messages = {c: self.metrics.messages.labels(channel=c.value) for c in LISTENED}
         self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        # What has gone wrong and stays wrong until a restart; /health reports it.
+        self.faults: list[str] = []
 
     # ---- lifecycle ----
 
     async def __aenter__(self) -> Self:
-        await self.store.open()
+        await self.store.open()  # closes itself if it fails
         try:
             pruned = await self.store.prune_finished(
                 self._transport.now() - self.settings.command_retention_s
@@ -114,13 +117,17 @@ class Gateway:
             restored = self.twin.restore(await self.store.load_twin())
             log.info("gateway %s: restored %d device states", self.property_id, restored)
             await self.tasks.start()
+            # Pending commands first: a retained ack that arrives as soon as the link
+            # subscribes must find its delivery waiting.
+            resumed = await self.commands.resume()
+            if resumed:
+                log.info("gateway %s: resumed %d pending commands", self.property_id, resumed)
             self._tasks = [
                 asyncio.create_task(self.link.run(), name=f"link-{self.property_id}"),
                 asyncio.create_task(self._flush_loop(), name=f"twin-flush-{self.property_id}"),
             ]
-            resumed = await self.commands.resume()
-            if resumed:
-                log.info("gateway %s: resumed %d pending commands", self.property_id, resumed)
+            for task in self._tasks:
+                task.add_done_callback(self._task_ended)
         except BaseException:
             await self._stop()
             raise
@@ -153,12 +160,27 @@ class Gateway:
             log.warning("gateway %s: final twin flush failed: %s", self.property_id, exc)
         await self.store.close()
 
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A background task that ends on its own is a fault: say so, mark health degraded."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.faults.append(f"{task.get_name()} stopped: {error!r}")
+            log.error("gateway %s: %s stopped", self.property_id, task.get_name(), exc_info=error)
+
     async def _flush_loop(self) -> None:
         while True:
             await self._transport.sleep(self.settings.twin_flush_interval_s)
             docs = self.twin.dirty_documents()
-            if docs:
+            if not docs:
+                continue
+            try:
                 await self.store.save_twin(docs)
+            except StoreError as exc:
+                # Only a cache: the broker re-sends retained state; keep the gateway up.
+                self.twin.mark_dirty(docs)
+                log.warning("gateway %s: twin flush failed: %s", self.property_id, exc)
 
     # ---- inbound ----
 
