@@ -281,3 +281,8 @@ def test_settings_never_show_the_broker_password() -> None:
     with pytest.raises(ValueError, match="must start with mqtt://") as refused:
         EdgeSettings(broker_url="http://gateway:hunter2@broker")
     assert "hunter2" not in str(refused.value)
+
+
+def test_an_open_bind_without_a_token_is_refused() -> None:
+    with pytest.raises(ValueError, match="open the operator API"):
+        EdgeSettings(http_host="0.0.0.0")
