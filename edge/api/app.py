@@ -9,6 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from edge.dispatch.errors import (
+    DuplicateRequest,
+    InvalidTask,
+    InvalidTransition,
+    NotAssignee,
+    UnknownStaff,
+    UnknownTask,
+)
 from edge.errors import (
     EdgeError,
     InvalidCommand,
@@ -23,7 +31,7 @@ from edge.store import StoreError
 from shared.clock import Clock
 from shared.layout import PropertyLayout
 
-from .routes import commands, rooms, system
+from .routes import commands, rooms, staff, system, tasks
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,12 @@ _STATUS: dict[type[EdgeError], int] = {
     UnknownCommand: status.HTTP_404_NOT_FOUND,
     InvalidCommand: status.HTTP_422_UNPROCESSABLE_CONTENT,
     NotConnected: status.HTTP_503_SERVICE_UNAVAILABLE,
+    UnknownTask: status.HTTP_404_NOT_FOUND,
+    UnknownStaff: status.HTTP_404_NOT_FOUND,
+    InvalidTask: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    InvalidTransition: status.HTTP_409_CONFLICT,
+    NotAssignee: status.HTTP_409_CONFLICT,
+    DuplicateRequest: status.HTTP_409_CONFLICT,
 }
 
 
@@ -71,4 +85,6 @@ def create_app(
     app.include_router(system.router)
     app.include_router(rooms.router)
     app.include_router(commands.router)
+    app.include_router(tasks.router)
+    app.include_router(staff.router)
     return app
