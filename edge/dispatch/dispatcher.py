@@ -135,7 +135,9 @@ def plan_round(
             for v in views.values()
             if v.free_in_s <= policy.horizon_s or v.preemptible
         ),
-        key=lambda v: (v.load, v.free_in_s, v.staff.id),
+        # Columns from the less to the more loaded (held now plus done this duty
+        # period): the solver gives ties to the lower column.
+        key=lambda v: (v.load + v.staff.done_count, v.free_in_s, v.staff.id),
     )
     soon = [v.staff for v in columns if v.free_in_s <= policy.horizon_s]
 

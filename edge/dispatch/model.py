@@ -241,6 +241,7 @@ class Staff(_Frozen):
     position_m: float = 0.0
     last_room: str | None = None
     preemptions: int = 0  # times their work was preempted since they went on duty
+    done_count: int = 0  # tasks finished since they went on duty: "less loaded" in ties
 
     def can_do(self, skills: frozenset[Skill], specialities: frozenset[str]) -> bool:
         return skills <= self.skills and specialities <= self.specialities

@@ -281,7 +281,14 @@ class TaskService:
                 person = listed.model_copy(
                     update={
                         k: getattr(previous, k)
-                        for k in ("on_duty", "floor", "position_m", "last_room", "preemptions")
+                        for k in (
+                            "on_duty",
+                            "floor",
+                            "position_m",
+                            "last_room",
+                            "preemptions",
+                            "done_count",
+                        )
                     }
                 )
             self._staff[person.id] = person
@@ -422,6 +429,7 @@ class TaskService:
             task, person = self._mine(task_id, staff_id, TaskStatus.DONE)
             now = self.clock.now()
             changed = task.moved(TaskStatus.DONE, now, staff_id=staff_id, finished_at=now)
+            person = person.model_copy(update={"done_count": person.done_count + 1})
             await self._save_and_commit([changed], [self._in_room(person, task)])
         self._wake.set()
         return self._tasks[task_id]
@@ -446,8 +454,8 @@ class TaskService:
             person = self.person(staff_id)
             if person.on_duty != on_duty:
                 update: dict[str, object] = {"on_duty": on_duty}
-                if on_duty:
-                    update["preemptions"] = 0  # the bound is per duty period
+                if on_duty:  # the preemption bound and the load count are per duty period
+                    update.update(preemptions=0, done_count=0)
                 await self._save_and_commit([], [person.model_copy(update=update)])
         self._wake.set()
         return self._staff[staff_id]
