@@ -92,7 +92,11 @@ class PullResponse(_Wire):
 
 
 class WrappedKey(_Wire):
-    """A guest's data key wrapped by the chain key (AES key wrap with padding, RFC 5649)."""
+    """A guest's data key wrapped by the chain key: AES-256-GCM under the chain key's
+    version, `wrapped` = nonce (12 bytes) || ciphertext || tag, with associated data that
+    binds the pseudonym, the data-key version and the chain key's id and version (see
+    `shared.crypto`). Wrapping is randomized: re-wrapping the same data key gives other
+    bytes, so the cloud cannot, and need not, compare two wraps."""
 
     pseudonym: Pseudonym
     data_key_version: KeyVersion
