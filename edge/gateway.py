@@ -13,16 +13,20 @@ from types import TracebackType
 from typing import Any, Self
 
 from shared.clock import Clock, WallClock
+from shared.crypto import open_keyring
 from shared.layout import PropertyLayout
 from shared.messages import Inbound, Rejection, decode
 from shared.tasks import cancel_and_wait
 from shared.topics import Channel, subscription
 
+from .cloud_client import CloudClient
 from .commands import CommandManager, CommandRecord, CommandTiming
 from .dispatch.service import TaskService
 from .link import LinkTiming, MqttLink
 from .metrics import GatewayMetrics
 from .persistence import GatewayStore
+from .profile_sync import ProfileSync, SyncTiming
+from .profiles import GuestProfiles, ProfileStore
 from .settings import EdgeSettings
 from .store import StoreError
 from .twin import PropertyTwin
@@ -97,6 +101,10 @@ class Gateway:
             ),
         )
         self.tasks = TaskService.from_settings(settings, self.layout, self.store, clock)
+        self.profile_store = ProfileStore(self.store)
+        self._profiles: GuestProfiles | None = None  # needs the keyring, read at start
+        self.profile_sync: ProfileSync | None = None
+        self._cloud: CloudClient | None = None
         self._transport = transport
         self._messages = {c: self.metrics.messages.labels(channel=c.value) for c in LISTENED}
         self._warned: set[str] = set()
@@ -117,6 +125,7 @@ class Gateway:
             restored = self.twin.restore(await self.store.load_twin())
             log.info("gateway %s: restored %d device states", self.property_id, restored)
             await self.tasks.start()
+            await self._start_profiles()
             # Pending commands first: a retained ack that arrives as soon as the link
             # subscribes must find its delivery waiting.
             resumed = await self.commands.resume()
@@ -126,6 +135,10 @@ class Gateway:
                 asyncio.create_task(self.link.run(), name=f"link-{self.property_id}"),
                 asyncio.create_task(self._flush_loop(), name=f"twin-flush-{self.property_id}"),
             ]
+            if self.profile_sync is not None:
+                self._tasks.append(
+                    asyncio.create_task(self.profile_sync.run(), name=f"sync-{self.property_id}")
+                )
             for task in self._tasks:
                 task.add_done_callback(self._task_ended)
         except BaseException:
@@ -150,6 +163,8 @@ class Gateway:
             await asyncio.wait(link, timeout=LINK_STOP_TIMEOUT_S)
             await cancel_and_wait(link)
         self._tasks = []
+        if self._cloud is not None:
+            await self._cloud.aclose()
         await self.tasks.close()
         await self.commands.close()
         try:
@@ -159,6 +174,34 @@ class Gateway:
             # last flush costs nothing, so a full disk must not block the shutdown.
             log.warning("gateway %s: final twin flush failed: %s", self.property_id, exc)
         await self.store.close()
+
+    async def _start_profiles(self) -> None:
+        # Reading (or, in development, creating) the key file is disk I/O: off the loop.
+        keyring = await asyncio.to_thread(
+            open_keyring, self.settings.keyring_path, self.settings.environment
+        )
+        await self.profile_store.open()
+        # The HLC node id is opaque to the cloud: derived from the property under the
+        # chain secret, like a pseudonym.
+        node = keyring.pseudonym(f"gateway:{self.property_id}")[:16]
+        self._profiles = GuestProfiles(
+            self.property_id, keyring, self.profile_store, self.clock, node
+        )
+        if self.settings.cloud_url is not None and self.settings.cloud_token is not None:
+            self._cloud = CloudClient(self.settings.cloud_url, self.settings.cloud_token)
+            self.profile_sync = ProfileSync(
+                self.profile_store,
+                self._cloud,
+                keyring,
+                self._transport,
+                SyncTiming(interval_s=self.settings.profile_sync_interval_s),
+            )
+
+    @property
+    def profiles(self) -> GuestProfiles:
+        if self._profiles is None:
+            raise RuntimeError("guest profiles are available once the gateway has started")
+        return self._profiles
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A background task that ends on its own is a fault: say so, mark health degraded."""

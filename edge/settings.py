@@ -41,6 +41,13 @@ class EdgeSettings(BaseSettings):
     command_timeout_s: float = Field(default=30.0, gt=0)
     command_retry_initial_s: float = Field(default=1.0, gt=0)
     command_retry_max_s: float = Field(default=8.0, gt=0)
+    # The chain cloud; without a URL the gateway keeps profiles locally only.
+    cloud_url: str | None = None
+    cloud_token: SecretStr | None = None
+    # The chain key (held by gateways, never by the cloud); a demo keyring is generated
+    # here on first run in development and refused in production.
+    keyring_file: Path | None = None  # default: <data_dir>/chain-keys.json
+    profile_sync_interval_s: float = Field(default=30.0, gt=0)
     # Finished commands stay in the journal this long (for audit and status queries).
     command_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     # Broker link: reconnect backoff and MQTT keepalive.
@@ -78,6 +85,16 @@ class EdgeSettings(BaseSettings):
                     "open the operator API to the network; set a token or listen on 127.0.0.1"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _cloud_needs_a_token(self) -> EdgeSettings:
+        if self.cloud_url is not None and self.cloud_token is None:
+            raise ValueError("STAYSYNC_EDGE_CLOUD_TOKEN must be set when a cloud URL is")
+        return self
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keyring_file or self.data_dir / "chain-keys.json"
 
     @property
     def broker(self) -> BrokerAddress:

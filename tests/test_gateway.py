@@ -286,3 +286,25 @@ def test_settings_never_show_the_broker_password() -> None:
 def test_an_open_bind_without_a_token_is_refused() -> None:
     with pytest.raises(ValueError, match="open the operator API"):
         EdgeSettings(http_host="0.0.0.0")
+
+
+async def test_the_gateway_keeps_sealed_profiles_with_a_demo_chain_key(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    from shared.preferences import ObservationKind
+
+    property_id = unique_property_id()
+    settings = fast_settings(property_id, broker_address, tmp_path, 1)
+    async with Gateway(
+        settings, SimulatedClock(), layout=PropertyLayout.generate(property_id, 1)
+    ) as gw:
+        await gw.profiles.record(
+            "GOLD-1", "room.temperature_c", 22.0, ObservationKind.OBSERVED, "s1"
+        )
+        preferences = await gw.profiles.preferences("GOLD-1")
+    assert preferences["room.temperature_c"].value == 22.0
+    key_file = settings.keyring_path
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    stored = b"".join(p.read_bytes() for p in (tmp_path / property_id).glob("*.jsonl"))
+    assert b"GOLD-1" not in stored
+    assert b"room.temperature_c" not in stored  # the key is sealed with the value
