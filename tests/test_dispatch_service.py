@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from edge.assignment import warm_up
 from edge.dispatch.errors import DuplicateRequest, InvalidTransition, NotAssignee
 from edge.dispatch.faults import FaultThresholds
 from edge.dispatch.model import Skill, Source, Staff, Task, TaskStatus
@@ -42,6 +43,13 @@ LAYOUT = PropertyLayout.generate("svc", 400)
 TRAVEL = TravelModel(LAYOUT)
 HK, FB, ENG, FA = Skill.HOUSEKEEPING, Skill.FOOD_BEVERAGE, Skill.ENGINEERING, Skill.FIRST_AID
 ALL = frozenset(Skill)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _solver_compiled() -> None:
+    """Compile (or load) the solver before any event loop runs: with a cold numba cache
+    that takes half a minute, longer than these tests wait for a round."""
+    warm_up()
 
 
 def staff(staff_id: str, skills: frozenset[Skill], room: str, **kw: Any) -> Staff:

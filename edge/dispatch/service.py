@@ -595,6 +595,10 @@ class TaskService:
 
     async def run_round(self) -> RoundPlan | None:
         """One dispatch round now; None when there was nothing to plan."""
+        if self._warm is not None:
+            # Outside the lock: a cold numba cache compiles for tens of seconds, and
+            # intake and staff actions must not wait for that.
+            await self._warm
         async with self._lock:
             open_tasks = {t.id: t for t in self._open_tasks()}
             plannable = any(
@@ -602,8 +606,6 @@ class TaskService:
             )
             if not plannable or self._executor is None:
                 return None
-            if self._warm is not None:
-                await self._warm
             now = self.clock.now()
             state = DispatchState(
                 tasks=list(open_tasks.values()),
