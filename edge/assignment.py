@@ -70,7 +70,6 @@ _ARR_CHAIN_FACTOR = 2
 
 _OK, _NAN, _NEG_INF = 0, 1, 2
 
-FloatMatrix = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 
 
@@ -721,7 +720,7 @@ def _solve_kernel(c, tr):  # type: ignore[no-untyped-def]
     """
     n, m = c.shape
     work = c
-    while True:  # one call site each for _jv and _lexicographic halves the compile time
+    while True:  # one call site each for _jv and _lexicographic: less code to compile
         bad_i, bad_j, n_failed, x, y, v = _jv(work)
         if bad_i >= 0:
             err = _NAN if np.isnan(c[bad_i, bad_j]) else _NEG_INF
@@ -731,7 +730,7 @@ def _solve_kernel(c, tr):  # type: ignore[no-untyped-def]
         # No full matching: n - k virtual zero-cost columns absorb the unservable rows;
         # the padded problem always has a full matching, so this runs at most once.
         work = np.zeros((n, m + n_failed))
-        for i in range(n):
+        for i in range(n):  # a loop: numba takes seconds to compile the slice assignment
             for j in range(m):
                 work[i, j] = c[i, j]
     _lexicographic(work, x, y, v, m, tr)
@@ -763,6 +762,8 @@ def _solve_kernel(c, tr):  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------------ public API
 
 _F64 = np.dtype(np.float64)
+_NO_PAIRS = np.empty((2, 0), dtype=np.intp)
+_NO_PAIRS.setflags(write=False)
 
 
 def solve(cost: npt.ArrayLike) -> Assignment:
@@ -795,10 +796,6 @@ def solve(cost: npt.ArrayLike) -> Assignment:
         )
     pairs.setflags(write=False)
     return Assignment(pairs[0], pairs[1], total)
-
-
-_NO_PAIRS = np.empty((2, 0), dtype=np.intp)
-_NO_PAIRS.setflags(write=False)
 
 
 def warm_up() -> float:
