@@ -1,6 +1,8 @@
 """Dispatch: the task service of a property and its dispatcher (issue 5).
 
-Pure core: `model` (tasks, staff, lifecycle), `travel` (times from the layout),
-`trips` (merging), `costs` (the cost matrix), `dispatcher` (`plan_round`); I/O around
-it: `persistence` (the tasks table), `faults` (twin watchers), `service` (TaskService).
+Pure core, no I/O: `model` (tasks, their lifecycle, staff), `catalogue` (task kinds and
+checklists), `travel` (times and distances from the layout), `trips` (merging and route
+order), `costs` (the cost matrix), `policy` (its weights), `dispatcher` (`plan_round`,
+`apply_plan`). Around it: `persistence` (the tasks and staff tables), `faults` (twin
+watchers), `roster` (the staff file) and `service` (`TaskService`, run by the gateway).
 """

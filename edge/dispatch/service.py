@@ -306,8 +306,9 @@ class TaskService:
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-dispatch")
         if self._staff:
-            # Not awaited: the first round queues behind it on the same worker thread.
-            # Without staff there is nothing to solve and numba is never touched.
+            # Not awaited: start() stays quick even when numba's cache is cold (a compile
+            # takes half a minute); rounds wait for it, intake does not. Without staff
+            # there is nothing to solve and numba is never touched.
             self._warm = loop.run_in_executor(self._executor, warm_up)
         self._loop_task = asyncio.create_task(self._run(), name="task-service")
         log.info(
