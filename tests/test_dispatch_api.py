@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import aiomqtt
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -17,6 +18,8 @@ from edge.dispatch.model import Source, TaskStatus
 from shared.broker import BrokerAddress
 from shared.clock import SimulatedClock
 from shared.layout import PropertyLayout
+from shared.messages import ServiceState, encode
+from shared.topics import Channel, Device, RoomTopic
 from tests.fixtures.http_server import ServeApp
 from tests.fixtures.property import (
     WAIT_S,
@@ -162,7 +165,17 @@ async def test_make_up_room_button_opens_a_task_and_do_not_disturb_cancels_it(
             lambda: tasks.get(task_id).status is TaskStatus.CANCELLED, "the task cancelled"
         )
         assert "101" in tasks.dnd_rooms
-        # While do-not-disturb is on, nothing else in the room opens a make-up-room task.
-        sim.room("102").guest_presses_service(mur=True)
-        await eventually(lambda: len(open_mur("102")) == 1, "a make-up-room task for 102")
+        # A controller that allows both lights at once (the simulated one does not):
+        # make-up-room under do-not-disturb opens nothing.
+        both = ServiceState(ts=sim.room("101").state(Device.SERVICE).ts + 1, dnd=True, mur=True)
+        topic = RoomTopic(gateway.property_id, "101", Device.SERVICE, Channel.STATE)
+        async with aiomqtt.Client(broker_address.host, broker_address.port) as client:
+            await client.publish(str(topic), encode(both), qos=1, retain=True)
+
+        def both_on() -> bool:
+            state = gateway.twin.room("101").state(Device.SERVICE)
+            return isinstance(state, ServiceState) and state.mur and state.dnd
+
+        await eventually(both_on, "make-up-room and do-not-disturb both on in the twin")
+        await tasks.tick()
         assert open_mur("101") == []
