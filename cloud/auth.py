@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +27,7 @@ from .sqltypes import utcnow
 
 __all__ = [
     "GATEWAY_ROLE",
+    "GatewayTokenCache",
     "HqDirectory",
     "Principal",
     "authenticate_gateway",
@@ -78,6 +81,47 @@ class HqDirectory:
 
     def roles(self) -> set[HqRole]:
         return {HqRole(p.role) for _, p in self._entries}
+
+
+class GatewayTokenCache:
+    """Gateway tokens verified in the last ``ttl_s`` seconds, by digest, so that most
+    requests authenticate without a database round trip. The price: a revoked token
+    keeps working for up to ``ttl_s``. A chain has one gateway per property, so the cache
+    stays small; ``max_entries`` bounds it anyway. ``ttl_s=0`` turns it off."""
+
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()  # requests run in several threads
+
+    def get(self, token: str) -> Principal | None:
+        if self.ttl_s <= 0:
+            return None
+        digest = _digest(token)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[digest]
+                return None
+            return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # crude, and rare: at most one lookup per gateway
+            self._entries[_digest(token)] = (self._clock() + self.ttl_s, principal)
 
 
 def authenticate_gateway(session: Session, token: str) -> Principal | None:

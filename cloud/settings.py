@@ -58,6 +58,9 @@ class CloudSettings(BaseSettings):
     pull_page_limit: int = Field(default=500, ge=1, le=10_000)
     pull_max_observations: int = Field(default=20_000, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
+    # A verified gateway token is trusted this long without asking the database again,
+    # so revoking a gateway takes effect within this time. 0: check on every request.
+    gateway_token_cache_s: float = Field(default=10.0, ge=0)
     # A full batch (1,000 observations of a few hundred bytes, base64) is ~1 MiB.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # SQLite: how long a writer waits for the database lock before failing.

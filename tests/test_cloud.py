@@ -177,6 +177,7 @@ def http_client(base: str, **headers: str) -> httpx.Client:
 def _settings(url: str) -> CloudSettings:
     return CloudSettings(
         database_url=url,
+        gateway_token_cache_s=0,  # revocation is tested to take effect at once
         hq_principals=tuple(
             HqPrincipal(user=USERS[role], role=role, token=token) for role, token in TOKENS.items()
         ),

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from cloud.api import create_app
+from cloud.auth import GATEWAY_ROLE, GatewayTokenCache, Principal
 from cloud.cli import register
 from cloud.errors import SchemaOutOfDate
 from cloud.settings import CloudSettings, HqPrincipal, HqRole
@@ -84,7 +85,8 @@ def test_migrate_issue_token_and_revoke(tmp_path: Path, serve_app: ServeApp) -> 
     gateway_id = token.partition(".")[0]
     assert gateway_id in issued.stderr
 
-    with serve_app(create_app(CloudSettings(database_url=url))) as base:
+    settings = CloudSettings(database_url=url, gateway_token_cache_s=0)
+    with serve_app(create_app(settings)) as base:
         auth = {"Authorization": f"Bearer {token}", "X-Purpose": "sync"}
         assert httpx.post(f"{base}/v1/pull", json={"cursors": {}}, headers=auth).status_code == 200
         revoked = runner.invoke(app, ["cloud", "gateway-revoke", gateway_id, "--database-url", url])
@@ -94,6 +96,24 @@ def test_migrate_issue_token_and_revoke(tmp_path: Path, serve_app: ServeApp) -> 
     unknown = runner.invoke(app, ["cloud", "gateway-revoke", "gw_nope", "--database-url", url])
     assert unknown.exit_code == 1
     assert "no gateway 'gw_nope'" in unknown.stderr
+
+
+def test_verified_gateway_tokens_are_cached_for_a_while() -> None:
+    now = [0.0]
+    cache = GatewayTokenCache(10.0, max_entries=2, clock=lambda: now[0])
+    gateway = Principal("gw_1", GATEWAY_ROLE, "h1")
+    assert cache.get("gw_1.secret") is None
+    cache.put("gw_1.secret", gateway)
+    assert cache.get("gw_1.secret") == gateway
+    assert cache.get("gw_1.other") is None
+    now[0] = 10.0  # a revoked token is refused again once its entry expires
+    assert cache.get("gw_1.secret") is None
+    for n in range(3):  # bounded
+        cache.put(f"gw_{n}.s", gateway)
+    assert sum(cache.get(f"gw_{n}.s") is not None for n in range(3)) <= 2
+    off = GatewayTokenCache(0)
+    off.put("gw_1.secret", gateway)
+    assert off.get("gw_1.secret") is None
 
 
 async def test_the_app_refuses_an_unmigrated_database(tmp_path: Path) -> None:

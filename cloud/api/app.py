@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from cloud.auth import HqDirectory
-from cloud.db import Database, check_schema, make_engine, migrate
+from cloud.auth import GatewayTokenCache, HqDirectory
+from cloud.db import Database, check_schema, head_revision, make_engine, migrate
 from cloud.errors import (
     CloudError,
     Conflict,
@@ -88,6 +88,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.hq = HqDirectory(settings.hq_principals)
+    app.state.gateway_tokens = GatewayTokenCache(settings.gateway_token_cache_s)
+    app.state.schema_head = head_revision()  # read from the migration scripts once
     app.add_middleware(
         RequestMetricsMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )

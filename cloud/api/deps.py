@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from cloud.audit import GATEWAY_PURPOSES, Purpose
-from cloud.auth import HqDirectory, Principal, authenticate_gateway
+from cloud.auth import GatewayTokenCache, HqDirectory, Principal, authenticate_gateway
 from cloud.db import Database
 from cloud.errors import InvalidRequest, NotAuthenticated, NotPermitted
 from cloud.metrics import CloudMetrics
@@ -24,17 +24,16 @@ __all__ = [
     "PSEUDONYM_PATTERN",
     "Auditor",
     "DatabaseDep",
+    "GatewayDep",
     "GatewayPurpose",
     "HqAdmin",
     "KeyOfficer",
     "LimitsDep",
     "MetricsDep",
     "PseudonymPath",
-    "ReadingGateway",
     "SessionDep",
     "SettingsDep",
     "SnapshotDep",
-    "WritingGateway",
 ]
 
 _bearer = HTTPBearer(auto_error=False)
@@ -108,7 +107,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SnapshotDep = Annotated[Session, Depends(get_snapshot)]
 
 
-async def get_limits(settings: SettingsDep) -> PullLimits:
+async def get_limits(request: Request) -> PullLimits:
+    settings: CloudSettings = request.app.state.settings
     return PullLimits(settings.pull_page_limit, settings.pull_max_observations)
 
 
@@ -121,33 +121,32 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def _gateway(
-    credentials: HTTPAuthorizationCredentials | None, hq: HqDirectory, session: Session
-) -> Principal:
+def _lookup_gateway(database: Database, token: str) -> Principal | None:
+    with database.sessions() as session:
+        return authenticate_gateway(session, token)
+
+
+async def get_gateway(request: Request, credentials: Credentials) -> Principal:
+    """The calling gateway. Async: a token verified recently is answered from the cache
+    without a database round trip or a thread hand-off; a new one is looked up in the
+    thread pool."""
     token = _token(credentials)
-    staff = hq.lookup(token)
+    staff = request.app.state.hq.lookup(token)
     if staff is not None:
         raise NotPermitted(
             f"this endpoint serves gateways; {staff.actor} holds an HQ token ({staff.role})"
         )
-    gateway = authenticate_gateway(session, token)
+    cache: GatewayTokenCache = request.app.state.gateway_tokens
+    gateway = cache.get(token)
     if gateway is None:
-        raise NotAuthenticated("unknown gateway token")
+        gateway = await run_in_threadpool(_lookup_gateway, request.app.state.database, token)
+        if gateway is None:
+            raise NotAuthenticated("unknown gateway token")
+        cache.put(token, gateway)
     return gateway
 
 
-# Two dependencies, one per session kind, so that the token is looked up in the session
-# the route then uses: one connection and one transaction per request.
-def get_writing_gateway(credentials: Credentials, hq: HqDep, session: SessionDep) -> Principal:
-    return _gateway(credentials, hq, session)
-
-
-def get_reading_gateway(credentials: Credentials, hq: HqDep, session: SnapshotDep) -> Principal:
-    return _gateway(credentials, hq, session)
-
-
-WritingGateway = Annotated[Principal, Depends(get_writing_gateway)]
-ReadingGateway = Annotated[Principal, Depends(get_reading_gateway)]
+GatewayDep = Annotated[Principal, Depends(get_gateway)]
 
 
 def _hq_dependency(role: HqRole) -> Callable[..., Principal]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.api.deps import DatabaseDep, MetricsDep
-from cloud.db import head_revision, schema_revision
+from cloud.db import schema_revision
 
 router = APIRouter(tags=["system"])
 
@@ -23,7 +23,7 @@ class Health(BaseModel):
 
 
 @router.get("/health")
-def health(database: DatabaseDep, response: Response) -> Health:
+def health(database: DatabaseDep, request: Request, response: Response) -> Health:
     revision = None
     try:
         with database.engine.connect() as connection:
@@ -32,7 +32,7 @@ def health(database: DatabaseDep, response: Response) -> Health:
         reachable = True
     except SQLAlchemyError:
         reachable = False
-    head = head_revision()
+    head: str = request.app.state.schema_head
     ok = reachable and revision == head
     if not ok:
         response.status_code = 503

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from cloud import vault
-from cloud.api.deps import PseudonymPath, SessionDep, WritingGateway
+from cloud.api.deps import GatewayDep, PseudonymPath, SessionDep
 from cloud.sqltypes import utcnow
 from shared.sync import WrappedKey
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["keys"])
 def put_key(
     pseudonym: PseudonymPath,
     key: WrappedKey,
-    gateway: WritingGateway,
+    gateway: GatewayDep,
     session: SessionDep,
     response: Response,
 ) -> WrappedKey:

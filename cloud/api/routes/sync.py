@@ -9,14 +9,13 @@ from pydantic import BaseModel
 
 from cloud import vault
 from cloud.api.deps import (
+    GatewayDep,
     GatewayPurpose,
     LimitsDep,
     MetricsDep,
     PseudonymPath,
-    ReadingGateway,
     SessionDep,
     SnapshotDep,
-    WritingGateway,
 )
 from cloud.sqltypes import utcnow
 from shared.sync import (
@@ -51,7 +50,7 @@ def _json(model: BaseModel) -> Response:
 )
 def push_observations(
     batch: SealedObservationBatch,
-    gateway: WritingGateway,
+    gateway: GatewayDep,
     session: SessionDep,
     metrics: MetricsDep,
 ) -> PushResult:
@@ -66,7 +65,7 @@ def push_observations(
 @router.post("/pull", response_model=PullResponse)
 def pull(
     request: PullRequest,
-    gateway: ReadingGateway,
+    gateway: GatewayDep,
     purpose: GatewayPurpose,
     session: SnapshotDep,
     limits: LimitsDep,
@@ -82,7 +81,7 @@ def pull(
 @router.get("/guests/{pseudonym}/observations", response_model=ObservationPage, responses=_ERASED)
 def read_observations(
     pseudonym: PseudonymPath,
-    gateway: ReadingGateway,
+    gateway: GatewayDep,
     purpose: GatewayPurpose,
     session: SnapshotDep,
     limits: LimitsDep,
@@ -105,7 +104,7 @@ def read_observations(
 def put_identity(
     pseudonym: PseudonymPath,
     identity: SealedIdentity,
-    gateway: WritingGateway,
+    gateway: GatewayDep,
     session: SessionDep,
     response: Response,
 ) -> SealedIdentity:
@@ -120,7 +119,7 @@ def put_identity(
 @router.get("/guests/{pseudonym}/identity", responses=_ERASED)
 def read_identity(
     pseudonym: PseudonymPath,
-    gateway: ReadingGateway,
+    gateway: GatewayDep,
     purpose: GatewayPurpose,
     session: SnapshotDep,
     metrics: MetricsDep,
