@@ -11,6 +11,7 @@ import typer
 from edge.cli import register as register_edge
 from firmware_sim.cli import register as register_sim
 from staysync.demo import register as register_demo
+from staysync.keys import register as register_keys
 
 app = typer.Typer(
     no_args_is_help=True, help="StaySync: hotel rooms ready when the guest opens the door."
@@ -19,3 +20,4 @@ app = typer.Typer(
 register_demo(app)
 register_sim(app)
 register_edge(app)
+register_keys(app)
