@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from cloud.cli import register as register_cloud
 from edge.cli import register as register_edge
 from firmware_sim.cli import register as register_sim
 from staysync.demo import register as register_demo
@@ -21,3 +22,4 @@ register_demo(app)
 register_sim(app)
 register_edge(app)
 register_keys(app)
+register_cloud(app)

@@ -149,6 +149,9 @@ async def test_two_properties_converge_whatever_the_interleaving(
             assert at_sh["dining.evening_drink"].time_of_day == time(23, 0)
         stored = _scalar(cloud.engine, "SELECT count(*) FROM observations")
         assert stored == 24 * 3  # every observation exactly once
+    vault = _sqlite_bytes(tmp_path)
+    for plaintext in (b"warm_milk", b"latex", b"room.temperature_c", b"GOLD-0001"):
+        assert plaintext not in vault
 
 
 async def test_a_cloud_outage_loses_and_duplicates_nothing(
@@ -248,6 +251,28 @@ async def test_after_key_rotation_every_profile_reads_and_no_observation_was_rew
             assert (await hz.profiles.preferences(guest))["room.temperature_c"].value == 22.0
 
 
+async def test_the_next_48_hours_arrivals_are_prefetched(
+    cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    async with (
+        edge(SHANGHAI, keyring, cloud.base, cloud.tokens[SHANGHAI], tmp_path, clock) as sh,
+        edge(HANGZHOU, keyring, cloud.base, cloud.tokens[HANGZHOU], tmp_path, clock) as hz,
+    ):
+        for guest in ("GOLD-SOON", "GOLD-LATER"):
+            await _stay(sh, guest, f"{guest}-1", clock)
+        await sh.sync.sync_once()
+        soon, later = hz.profiles.pseudonym("GOLD-SOON"), hz.profiles.pseudonym("GOLD-LATER")
+        hz.sync.expect(soon, clock.now() + 47 * 3600)
+        hz.sync.expect(later, clock.now() + 50 * 3600)
+        await hz.sync.sync_once()
+        assert await hz.profiles.observations(soon)
+        assert await hz.profiles.observations(later) == []  # not yet: outside the window
+        await clock.advance(3 * 3600)
+        await hz.sync.sync_once()
+        assert await hz.profiles.observations(later)
+
+
 def _scalar(engine: Engine, sql: str) -> object:
     with engine.connect() as connection:
         return connection.execute(text(sql)).scalar()
@@ -256,3 +281,8 @@ def _scalar(engine: Engine, sql: str) -> object:
 def _rows(engine: Engine, sql: str) -> list[tuple[object, ...]]:
     with engine.connect() as connection:
         return sorted(tuple(row) for row in connection.execute(text(sql)))
+
+
+def _sqlite_bytes(directory: Path) -> bytes:
+    """The cloud's database file with its write-ahead log, as they lie on disk."""
+    return b"".join(p.read_bytes() for p in directory.glob("cloud.db*"))
