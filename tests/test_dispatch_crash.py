@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from edge.assignment import warm_up
 from edge.dispatch.model import Task, TaskStatus
 from edge.dispatch.persistence import TaskStore
 from edge.persistence import GatewayStore
+from tests.fixtures.crash import run_and_kill
 
 ACKS_BEFORE_KILL = (150, 300)
 # How far along a task is: a later step never takes it back (no urgent work here, so
@@ -35,33 +33,11 @@ def _solver_compiled() -> None:
 
 
 def _run_and_kill(data_dir: Path, run: str, after: int) -> list[tuple[int, TaskStatus]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.programs.task_writer", str(data_dir), run],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if len(lines) >= after:
-                break
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        # What the child printed between our last read and its death was acknowledged too.
-        lines.extend(proc.stdout.read().splitlines())
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL, "the writer died before it was killed"
+    lines = run_and_kill("tests.programs.task_writer", [str(data_dir), run], after)
     acked = []
     for line in lines:
-        if line.strip():
-            task_id, status = line.split()
-            acked.append((int(task_id), TaskStatus(status)))
+        task_id, status = line.split()
+        acked.append((int(task_id), TaskStatus(status)))
     return acked
 
 
