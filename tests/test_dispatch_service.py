@@ -325,3 +325,23 @@ async def test_accepted_work_survives_a_restart_and_stays_with_its_person(tmp_pa
         assert all(s.staff.on_duty for s in svc.staff()), "duty is kept across restarts"
         await svc.tick()
         assert svc.get(task.id).staff_id == holder
+
+
+@pytest.mark.allow_logged_exceptions
+async def test_a_failed_warm_up_is_reported_once_and_rounds_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> float:
+        raise RuntimeError("no numba cache")
+
+    monkeypatch.setattr("edge.dispatch.service.warm_up", broken)
+    roster = [staff("a", frozenset({HK}), "502")]
+    async with service(tmp_path, roster) as svc:
+        task, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
+        await assigned(svc, task.id, "a")
+        await svc.run_round()
+        await svc.run_round()
+        assert len(svc.faults) == 1
+        assert "warm-up failed" in svc.faults[0]
+        assert "no numba cache" in svc.faults[0]
+    assert sum("warm-up failed" in r.getMessage() for r in caplog.records) == 1

@@ -249,6 +249,8 @@ class TaskService:
         self._warm: asyncio.Future[float] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.last_plan: RoundPlan | None = None
+        # Lasting faults for the gateway's /health (e.g. a failed solver warm-up).
+        self.faults: list[str] = []
 
     @classmethod
     def from_settings(
@@ -596,10 +598,20 @@ class TaskService:
 
     async def run_round(self) -> RoundPlan | None:
         """One dispatch round now; None when there was nothing to plan."""
-        if self._warm is not None:
+        warm = self._warm
+        if warm is not None:
             # Outside the lock: a cold numba cache compiles for tens of seconds, and
             # intake and staff actions must not wait for that.
-            await self._warm
+            try:
+                await warm
+            except Exception as error:
+                if self._warm is warm:  # once, however many rounds were waiting
+                    log.exception("task service: the solver warm-up failed")
+                    self.faults.append(f"dispatch solver warm-up failed: {error!r}")
+            # Done either way: after a failure, rounds compile lazily on the dispatch
+            # thread instead of re-raising the warm-up's error for good.
+            if self._warm is warm:
+                self._warm = None
         async with self._lock:
             open_tasks = {t.id: t for t in self._open_tasks()}
             plannable = any(
