@@ -1,0 +1,19 @@
+"""Arrival pre-conditioning: what the gateway must know to have a room ready at the door."""
+
+from edge.arrival.thermal import (
+    PRIOR,
+    ThermalEstimate,
+    ThermalEstimator,
+    ThermalSample,
+    holdable,
+    lead_time_s,
+)
+
+__all__ = [
+    "PRIOR",
+    "ThermalEstimate",
+    "ThermalEstimator",
+    "ThermalSample",
+    "holdable",
+    "lead_time_s",
+]
