@@ -94,6 +94,9 @@ async def _exercise(http: httpx.AsyncClient) -> None:
     clash = await http.post("/tasks", json={**body, "room_id": "113"})
     assert clash.status_code == 409
     assert "request id 'call-7' was used for task 1" in clash.json()["detail"]
+    other_note = await http.post("/tasks", json={**body, "note": "3 shirts"})
+    assert other_note.status_code == 409, other_note.text
+    assert other_note.json()["detail"].endswith("with another note")
 
     async with asyncio.timeout(WAIT_S):
         while (await http.get("/tasks/1")).json()["status"] != "assigned":

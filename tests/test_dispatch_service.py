@@ -345,3 +345,25 @@ async def test_a_failed_warm_up_is_reported_once_and_rounds_go_on(
         assert "warm-up failed" in svc.faults[0]
         assert "no numba cache" in svc.faults[0]
     assert sum("warm-up failed" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_the_same_request_id_with_another_body_is_a_conflict(tmp_path: Path) -> None:
+    async with service(tmp_path, []) as svc:
+        task, _ = await svc.submit(request("guest-1", "101", "extra_pillow", note="two"))
+        # The default spelled out is the same request.
+        same = request("guest-1", "101", "extra_pillow", note="two", priority="standard")
+        assert await svc.submit(same) == (task, False)
+        with pytest.raises(
+            DuplicateRequest, match=r"\(extra_pillow in room 101\) with another note$"
+        ):
+            await svc.submit(request("guest-1", "101", "extra_pillow", note="three"))
+        with pytest.raises(DuplicateRequest, match=r"with another priority, due_in_s$"):
+            await svc.submit(
+                request("guest-1", "101", "extra_pillow", note="two", priority="urgent")
+            )
+        with pytest.raises(DuplicateRequest, match=r"with another due_in_s$"):
+            await svc.submit(request("guest-1", "101", "extra_pillow", note="two", due_in_s=60))
+    async with service(tmp_path, []) as svc:  # the digest survives a restart
+        assert svc.get(task.id).request_digest == task.request_digest
+        with pytest.raises(DuplicateRequest, match=r"with another note$"):
+            await svc.submit(request("guest-1", "101", "extra_pillow"))

@@ -131,6 +131,9 @@ class Transition(_Frozen):
 class Task(_Frozen):
     id: int = Field(ge=1)
     request_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    # SHA-256 of the canonical request body: the same request id with another body is a
+    # conflict. None for tasks stored before it was recorded.
+    request_digest: str | None = None
     kind: Id
     skill: Skill
     speciality: Id | None = None  # a finer skill the person must have ("ironing")

@@ -23,7 +23,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -385,10 +387,12 @@ class TaskService:
             existing = self._requests.get(request.request_id)
             if existing is not None:
                 task = self._tasks[existing]
-                if (task.room_id, task.kind) != (request.room_id, request.kind or GENERIC_KIND):
+                differs = _differences(task, request)
+                if differs:
                     raise DuplicateRequest(
                         f"request id {request.request_id!r} was used for task {task.id} "
-                        f"({task.kind} in room {task.room_id})"
+                        f"({task.kind} in room {task.room_id}) with another "
+                        f"{', '.join(differs)}"
                     )
                 return task, False
             now = self.clock.now()
@@ -691,6 +695,7 @@ def _new_task(task_id: int, request: TaskRequest, cause: str | None, now: float)
     return Task(
         id=task_id,
         request_id=request.request_id,
+        request_digest=request_digest(request),
         kind=request.kind or GENERIC_KIND,
         skill=skill,
         speciality=request.speciality or (kind.speciality if kind is not None else None),
@@ -710,6 +715,58 @@ def _new_task(task_id: int, request: TaskRequest, cause: str | None, now: float)
         updated_at=now,
         history=(Transition(at=now, status=TaskStatus.NEW, reason=f"from {request.source}"),),
     )
+
+
+def _canonical(request: TaskRequest) -> dict[str, object]:
+    """The request as the task it makes: defaults resolved, so that leaving a field to its
+    default and spelling the default out are the same request."""
+    kind = CATALOGUE.get(request.kind or GENERIC_KIND)
+    priority = request.priority or (kind.priority if kind is not None else Priority.STANDARD)
+    return {
+        "room_id": request.room_id,
+        "kind": request.kind or GENERIC_KIND,
+        "skill": request.skill or (kind.skill if kind is not None else None),
+        "speciality": request.speciality or (kind.speciality if kind is not None else None),
+        "priority": priority,
+        "relevance": request.relevance
+        or (Relevance.NORMAL if request.preference_id is not None else Relevance.NONE),
+        "preference_id": request.preference_id,
+        "source": request.source,
+        "note": request.note,
+        "due_in_s": round(request.due_in_s or priority.target_s, 3),
+    }
+
+
+def _task_canonical(task: Task) -> dict[str, object]:
+    return {
+        "room_id": task.room_id,
+        "kind": task.kind,
+        "skill": task.skill,
+        "speciality": task.speciality,
+        "priority": task.priority,
+        "relevance": task.relevance,
+        "preference_id": task.preference_id,
+        "source": task.source,
+        "note": task.note,
+        "due_in_s": round(task.due_at - task.created_at, 3),
+    }
+
+
+def request_digest(request: TaskRequest) -> str:
+    """SHA-256 of the canonical request (every field but the id, defaults resolved)."""
+    canonical = json.dumps(_canonical(request), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _differences(task: Task, request: TaskRequest) -> list[str]:
+    """The fields in which `request` differs from the one that made `task`; [] if none."""
+    if task.request_digest == request_digest(request):
+        return []
+    given, stored = _canonical(request), _task_canonical(task)
+    named = [name for name, value in given.items() if value != stored[name]]
+    if task.request_digest is None:  # stored before digests: the task's fields decide
+        return named
+    return named or ["body"]
 
 
 def _urgent_message(task: Task) -> str:
