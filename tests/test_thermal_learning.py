@@ -272,3 +272,17 @@ def test_a_target_the_heating_cannot_hold_is_flagged() -> None:
     weak = _truth(_params(2.0, 2.0))
     assert not holdable(weak, 22.0, -5.0)
     assert holdable(weak, 22.0, 20.0)
+
+
+def test_an_interval_the_confident_model_misses_is_dropped() -> None:
+    """A switch and a switch back between two readings looks like an impossible jump."""
+    params = _params(4.0, 4.0)
+    outdoor = OutdoorTemperature(30.0)
+    est = learn(params, outdoor, seed=5)
+    before = est.estimate()
+    last_t = 10 * 86_400.0
+    est.add(ThermalSample(last_t, 23.0, HvacAction.COOLING, 30.0))
+    # 15 minutes of cooling at 4 °C/h against 30 °C outside cannot lose 2 °C.
+    assert not est.add(ThermalSample(last_t + 900.0, 21.0, HvacAction.COOLING, 30.0))
+    assert est.rejected >= 1
+    assert est.estimate() == before
