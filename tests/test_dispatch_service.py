@@ -367,3 +367,40 @@ async def test_the_same_request_id_with_another_body_is_a_conflict(tmp_path: Pat
         assert svc.get(task.id).request_digest == task.request_digest
         with pytest.raises(DuplicateRequest, match=r"with another note$"):
             await svc.submit(request("guest-1", "101", "extra_pillow"))
+
+
+@pytest.mark.allow_logged_exceptions
+async def test_signals_whose_task_could_not_be_created_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualClock()
+    async with service(tmp_path, [], clock, faults=FaultThresholds(door_open_s=600)) as svc:
+        failing = {"make_up_room", "door_ajar"}  # the first task of each kind: a full disk
+        submit = svc._submit
+
+        async def flaky(request: TaskRequest, cause: str | None) -> tuple[Task, bool]:
+            if request.kind in failing:
+                failing.discard(request.kind)
+                raise OSError("disk full")
+            return await submit(request, cause)
+
+        monkeypatch.setattr(svc, "_submit", flaky)
+
+        def open_of(room: str, kind: str) -> list[Task]:
+            return [t for t in svc.tasks() if t.room_id == room and t.kind == kind and t.is_open]
+
+        door = DoorState(ts=clock.now(), open=True, locked=False)
+        svc.on_twin_change(_room("103", (Device.DOOR, door)), Device.DOOR)
+        for room in ("101", "102"):
+            state = ServiceState(ts=clock.now(), dnd=False, mur=True)
+            svc.on_twin_change(_room(room, (Device.SERVICE, state)), Device.SERVICE)
+        await eventually(lambda: "make_up_room" not in failing, "a failed make-up-room")
+        await svc.tick()  # the retry (the loop's own waits 5 hotel seconds)
+        assert len(open_of("101", "make_up_room")) == 1
+        assert len(open_of("102", "make_up_room")) == 1, "the signal behind it was kept"
+        await clock.advance(600)
+        await eventually(lambda: "door_ajar" not in failing, "a failed door task")
+        await svc.tick()
+        assert len(open_of("103", "door_ajar")) == 1, "the door episode was not lost"
+        await svc.tick()
+        assert len(open_of("103", "door_ajar")) == 1

@@ -58,6 +58,7 @@ class Signal:
     cause: str  # one open task per room and cause
     request_id: str
     reason: str
+    since: float | None = None  # a fault's episode: when it began
 
 
 @dataclass(slots=True)
@@ -150,12 +151,15 @@ class TwinWatcher:
         return t.offline_s, "device_offline", f"the {device} has been offline for"
 
     def due(self, now: float) -> list[Signal]:
-        """Episodes that have now lasted past their threshold (each reported once)."""
+        """Episodes that have lasted past their threshold and are not `reported` yet.
+
+        An episode is reported again at every call until the caller marks it `reported`
+        (once its task exists), so a signal whose task could not be created is not lost.
+        """
         signals = []
         for (room_id, cause), episode in self._episodes.items():
             limit, kind, what = self._threshold(cause)
             if not episode.reported and now - episode.since >= limit:
-                episode.reported = True
                 signals.append(
                     Signal(
                         SignalKind.OPEN,
@@ -164,9 +168,18 @@ class TwinWatcher:
                         cause,
                         f"fault:{room_id}:{cause}:{episode.since:.3f}",
                         f"{what} {(now - episode.since) / 60:.0f} min",
+                        since=episode.since,
                     )
                 )
         return signals
+
+    def reported(self, signal: Signal) -> None:
+        """The task for `signal` exists (or one for its room and cause was open already)."""
+        if signal.since is None:
+            return
+        episode = self._episodes.get((signal.room_id, signal.cause))
+        if episode is not None and episode.since == signal.since:
+            episode.reported = True
 
     def next_due(self) -> float | None:
         pending = [

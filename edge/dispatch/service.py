@@ -509,10 +509,17 @@ class TaskService:
     async def tick(self) -> RoundPlan | None:
         """Open and cancel tasks for what the twin saw, escalate, then dispatch."""
         now = self.clock.now()
-        signals, self._signals = self._signals, []
-        signals += self._watcher.due(now)
-        for signal in signals:
-            await self._on_signal(signal)
+        pending = {s.request_id for s in self._signals}
+        self._signals.extend(s for s in self._watcher.due(now) if s.request_id not in pending)
+        # One by one: a signal that fails goes back in front, with those behind it kept.
+        while self._signals:
+            signal = self._signals.pop(0)
+            try:
+                await self._on_signal(signal)
+            except BaseException:
+                self._signals.insert(0, signal)
+                raise
+            self._watcher.reported(signal)
         await self._escalate()
         return await self.run_round()
 
