@@ -404,3 +404,30 @@ async def test_signals_whose_task_could_not_be_created_are_kept(
         assert len(open_of("103", "door_ajar")) == 1, "the door episode was not lost"
         await svc.tick()
         assert len(open_of("103", "door_ajar")) == 1
+
+
+async def test_do_not_disturb_does_not_cancel_a_make_up_room_started_meanwhile(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    roster = [staff("hk", frozenset({HK}), "502")]
+    async with service(tmp_path, roster, clock) as svc:
+        pressed = ServiceState(ts=clock.now(), dnd=False, mur=True)
+        svc.on_twin_change(_room("501", (Device.SERVICE, pressed)), Device.SERVICE)
+        await eventually(lambda: len(svc.tasks()) == 1, "the make-up-room task")
+        (mur,) = svc.tasks()
+        await assigned(svc, mur.id, "hk")
+        await svc.accept(mur.id, "hk")
+        await svc.tick()
+        async with svc._lock:
+            # Do-not-disturb arrives; the loop picks its signal up and waits for the lock...
+            state = ServiceState(ts=clock.now(), dnd=True, mur=False)
+            svc.on_twin_change(_room("501", (Device.SERVICE, state)), Device.SERVICE)
+            await eventually(lambda: not svc._signals, "the signal taken up")
+            # ...which a start that came first holds.
+            started = svc.get(mur.id).moved(
+                TaskStatus.IN_PROGRESS, clock.now(), staff_id="hk", started_at=clock.now()
+            )
+            await svc._save_and_commit([started])
+        await svc.tick()
+        assert svc.get(mur.id).status is TaskStatus.IN_PROGRESS

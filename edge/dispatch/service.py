@@ -442,8 +442,17 @@ class TaskService:
         return self._tasks[task_id]
 
     async def cancel(self, task_id: int, reason: str, staff_id: str | None = None) -> Task:
+        return await self._cancel(task_id, reason, staff_id)
+
+    async def _cancel(
+        self, task_id: int, reason: str, staff_id: str | None = None, unless_started: bool = False
+    ) -> Task:
+        """Cancel; with `unless_started`, a task already in progress (or no longer open),
+        checked under the lock, is left as it is."""
         async with self._lock:
             task = self.get(task_id)
+            if unless_started and (task.status is TaskStatus.IN_PROGRESS or not task.is_open):
+                return task
             if staff_id is not None:
                 self.person(staff_id)
             task.require(TaskStatus.CANCELLED)
@@ -554,8 +563,8 @@ class TaskService:
             await self._submit(request, cause=signal.cause)
             return
         for task in same:
-            if task.status is not TaskStatus.IN_PROGRESS:
-                await self.cancel(task.id, signal.reason)
+            # Re-checked under the lock: the person may have started it since `same`.
+            await self._cancel(task.id, signal.reason, unless_started=True)
 
     async def _escalate(self) -> None:
         async with self._lock:
