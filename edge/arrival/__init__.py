@@ -1,6 +1,7 @@
 """Arrival pre-conditioning: what the gateway must know to have a room ready at the door."""
 
 from edge.arrival.thermal import (
+    PLAUSIBLE_TAU_S,
     PRIOR,
     ThermalEstimate,
     ThermalEstimator,
@@ -10,6 +11,7 @@ from edge.arrival.thermal import (
 )
 
 __all__ = [
+    "PLAUSIBLE_TAU_S",
     "PRIOR",
     "ThermalEstimate",
     "ThermalEstimator",

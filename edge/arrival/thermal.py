@@ -56,6 +56,7 @@ from shared.messages import HvacAction
 
 __all__ = [
     "DEFAULT_TOLERANCE_C",
+    "PLAUSIBLE_TAU_S",
     "PRIOR",
     "ThermalEstimate",
     "ThermalEstimator",
@@ -98,14 +99,17 @@ class ThermalEstimate:
     tau_confident: bool = False
 
     def confident_for(self, heating: bool) -> bool:
+        """Whether τ and the rate of this direction rest on data."""
+        if self.confident:
+            return True
         return self.tau_confident and (self.heat_confident if heating else self.cool_confident)
 
 
 # The prior for a room never seen: slow. A weak HVAC (1.5 °C/h, below the slowest room we
-# expect) and a leaky envelope (τ = 2 h) give the longest lead times in the plausible range,
-# so an unknown room starts early rather than late.
+# expect) and a middling τ (4 h) where the fit starts; `lead_time_s` does not trust an
+# unconfident τ and takes the slowest plausible one, so an unknown room starts early.
 PRIOR = ThermalEstimate(
-    tau_s=2.0 * SECONDS_PER_HOUR,
+    tau_s=4.0 * SECONDS_PER_HOUR,
     heat_rate_c_per_s=1.5 / SECONDS_PER_HOUR,
     cool_rate_c_per_s=1.5 / SECONDS_PER_HOUR,
     samples=0,
@@ -277,6 +281,29 @@ class ThermalEstimator:
         )
 
 
+# The thermal time constants an unknown room may plausibly have. A leaky room (short τ)
+# is the slow one when the outdoors works against the HVAC, an insulated one (long τ) when
+# the outdoors helps; an unconfident estimate answers for the slowest of them.
+PLAUSIBLE_TAU_S = tuple(2.0 * SECONDS_PER_HOUR * 1.1**i for i in range(20))  # 2 h … 12.2 h
+
+
+def _time_to_band(
+    tau_s: float, rate: float, start_c: float, target_c: float, outdoor_c: float, tol: float
+) -> float | None:
+    if start_c < target_c:
+        equilibrium = outdoor_c + rate * tau_s
+        edge = target_c - tol
+    else:
+        equilibrium = outdoor_c - rate * tau_s
+        edge = target_c + tol
+    if start_c == equilibrium:
+        return None  # already settled outside the band
+    ratio = (edge - equilibrium) / (start_c - equilibrium)
+    if not 0.0 < ratio < 1.0:
+        return None
+    return -tau_s * math.log(ratio)
+
+
 def lead_time_s(
     estimate: ThermalEstimate,
     start_c: float,
@@ -297,25 +324,32 @@ def lead_time_s(
     where `edge` is the near edge of the tolerance band. The result is scaled by
     ``1 + margin`` for the estimate's error. 0.0 if the room is already in the band.
 
+    When the estimate is not confident for this direction (`confident_for`), the answer
+    is conservative: the rate is the smaller of the estimate's and the prior's, and the
+    time is the longest over the estimate's τ and every `PLAUSIBLE_TAU_S`.
+
     Returns ``None`` when the band is unreachable: full power at this outdoor temperature
-    settles at `T_eq` short of the band (the planner should start at once and report the
-    room; no lead time would do).
+    settles at `T_eq` short of the band. ``None`` means "no lead time is long enough":
+    the planner should start as early as its horizon allows and report the room. For an
+    unconfident estimate it is returned if *any* plausible τ misses the band, which is
+    the conservative reading (an unseen room in a heat wave starts at once).
     """
     if margin < 0 or tolerance_c <= 0:
         raise ValueError("margin must be >= 0 and tolerance_c > 0")
     if abs(start_c - target_c) <= tolerance_c:
         return 0.0
-    tau = estimate.tau_s
-    if start_c < target_c:
-        equilibrium = outdoor_c + estimate.heat_rate_c_per_s * tau
-        edge = target_c - tolerance_c
+    heating = start_c < target_c
+    rate = estimate.heat_rate_c_per_s if heating else estimate.cool_rate_c_per_s
+    if estimate.confident_for(heating):
+        t = _time_to_band(estimate.tau_s, rate, start_c, target_c, outdoor_c, tolerance_c)
     else:
-        equilibrium = outdoor_c - estimate.cool_rate_c_per_s * tau
-        edge = target_c + tolerance_c
-    ratio = (edge - equilibrium) / (start_c - equilibrium)
-    if not 0.0 < ratio < 1.0:
-        return None
-    return -tau * math.log(ratio) * (1.0 + margin)
+        rate = min(rate, PRIOR.heat_rate_c_per_s if heating else PRIOR.cool_rate_c_per_s)
+        times = [
+            _time_to_band(tau, rate, start_c, target_c, outdoor_c, tolerance_c)
+            for tau in (estimate.tau_s, *PLAUSIBLE_TAU_S)
+        ]
+        t = None if None in times else max(t for t in times if t is not None)
+    return None if t is None else t * (1.0 + margin)
 
 
 def holdable(
