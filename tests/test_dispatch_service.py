@@ -431,3 +431,34 @@ async def test_do_not_disturb_does_not_cancel_a_make_up_room_started_meanwhile(
             await svc._save_and_commit([started])
         await svc.tick()
         assert svc.get(mur.id).status is TaskStatus.IN_PROGRESS
+
+
+async def test_accepted_work_goes_back_to_the_queue_when_its_holder_goes_off_duty(
+    tmp_path: Path,
+) -> None:
+    roster = [staff("a", frozenset({HK}), "502"), staff("b", frozenset({HK}), "1040")]
+    async with service(tmp_path, roster) as svc:
+        await svc.set_duty("b", False)
+        task, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
+        await assigned(svc, task.id, "a")
+        await svc.accept(task.id, "a")
+        await svc.set_duty("b", True)
+        await svc.set_duty("a", False)
+        moved = await assigned(svc, task.id, "b")
+        assert (moved.created_at, moved.accepted_at) == (task.created_at, None)
+        assert any(h.reason == "a went off duty" for h in moved.history)
+
+
+async def test_work_in_progress_of_someone_dropped_from_the_roster_is_requeued(
+    tmp_path: Path,
+) -> None:
+    roster = [staff("a", frozenset({HK}), "502"), staff("b", frozenset({HK}), "1040")]
+    async with service(tmp_path, roster) as svc:
+        await svc.set_duty("b", False)
+        task, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
+        await assigned(svc, task.id, "a")
+        await svc.accept(task.id, "a")
+        await svc.start_task(task.id, "a")
+    async with service(tmp_path, roster[1:]) as svc:
+        moved = await assigned(svc, task.id, "b")
+        assert moved.history[-2].reason == "a is no longer on the roster"

@@ -298,15 +298,22 @@ class TaskService:
             self._staff[person.id] = person
             if previous != person:
                 merged.append(person)
+        # Work held by someone no longer on the roster goes back to the queue, work in
+        # progress too (nobody could finish it); for that the supervisor is told.
+        held = [
+            t
+            for t in self._open_tasks()
+            if t.staff_id is not None and t.staff_id not in self._staff
+        ]
         orphans = [
             t.moved(t.pool_status, now, reason=f"{t.staff_id} is no longer on the roster")
-            for t in self._open_tasks()
-            if t.staff_id is not None
-            and t.staff_id not in self._staff
-            and t.status is not TaskStatus.IN_PROGRESS
+            for t in held
         ]
         await self._store.save(orphans, merged)
         self._commit(orphans, merged)
+        for task in held:
+            if task.status is TaskStatus.IN_PROGRESS:
+                self._notify("supervisor", _orphan_message(task), now)
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-dispatch")
         if self._staff:
@@ -464,15 +471,24 @@ class TaskService:
         return self._tasks[task_id]
 
     async def set_duty(self, staff_id: str, on_duty: bool) -> Staff:
-        """On or off duty. Off duty keeps what the person accepted (it stays theirs to
-        finish); what was only planned for them goes to others at the next round."""
+        """On or off duty. Off duty, what the person accepted but has not started goes
+        back to the queue (keeping its place: rank is by creation) and, with what was only
+        planned for them, to others at the next round; work in progress stays theirs."""
         async with self._lock:
             person = self.person(staff_id)
             if person.on_duty != on_duty:
                 update: dict[str, object] = {"on_duty": on_duty}
                 if on_duty:  # the preemption bound and the load count are per duty period
                     update.update(preemptions=0, done_count=0)
-                await self._save_and_commit([], [person.model_copy(update=update)])
+                now = self.clock.now()
+                returned = []
+                if not on_duty:
+                    returned = [
+                        t.moved(t.pool_status, now, reason=f"{staff_id} went off duty")
+                        for t in self._open_tasks()
+                        if t.staff_id == staff_id and t.status is TaskStatus.ACCEPTED
+                    ]
+                await self._save_and_commit(returned, [person.model_copy(update=update)])
         self._wake.set()
         return self._staff[staff_id]
 
@@ -787,6 +803,13 @@ def _differences(task: Task, request: TaskRequest) -> list[str]:
 
 def _urgent_message(task: Task) -> str:
     return f"urgent {task.kind} in room {task.room_id} (task {task.id})"
+
+
+def _orphan_message(task: Task) -> str:
+    return (
+        f"task {task.id} ({task.kind}, room {task.room_id}) was in progress with {task.staff_id}, "
+        "who is no longer on the roster; it is back in the queue"
+    )
 
 
 def _overdue_message(task: Task, now: float) -> str:

@@ -25,5 +25,5 @@ async def list_staff(gateway: GatewayDep) -> list[StaffStatus]:
 
 @router.post("/{staff_id}/duty")
 async def set_duty(staff_id: str, request: DutyRequest, gateway: GatewayDep) -> Staff:
-    """Go on or off duty; off duty keeps accepted work, planned work goes to others."""
+    """Go on or off duty; off duty, work not yet started goes to others (in progress stays)."""
     return await gateway.tasks.set_duty(staff_id, request.on_duty)
