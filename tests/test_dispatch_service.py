@@ -462,3 +462,13 @@ async def test_work_in_progress_of_someone_dropped_from_the_roster_is_requeued(
     async with service(tmp_path, roster[1:]) as svc:
         moved = await assigned(svc, task.id, "b")
         assert moved.history[-2].reason == "a is no longer on the roster"
+
+
+def test_requests_with_an_unbounded_due_time_or_a_contradicting_skill_are_refused() -> None:
+    for due in (float("inf"), float("nan"), 7 * 86_400 + 1, 0):
+        with pytest.raises(ValidationError, match="due_in_s"):
+            request("x", "101", "drink", due_in_s=due)
+    with pytest.raises(ValidationError, match="kind 'medical' is first_aid work, not housekeeping"):
+        request("x", "101", "medical", skill=HK)
+    assert request("x", "101", "medical", skill=FA).skill is FA
+    assert request("x", "101", "request", skill=HK).skill is HK

@@ -106,7 +106,8 @@ class TaskRequest(BaseModel):
     relevance: Relevance | None = None  # default: normal with a preference link, else none
     source: Source = Source.GUEST
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
-    due_in_s: float | None = Field(default=None, gt=0)  # default: the priority's target
+    # Default: the priority's target; at most a week, and a number (no inf or NaN).
+    due_in_s: float | None = Field(default=None, gt=0, le=7 * 86_400, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _kind_or_skill(self) -> TaskRequest:
@@ -119,6 +120,13 @@ class TaskRequest(BaseModel):
             )
         if self.kind == GENERIC_KIND and self.skill is None:
             raise ValueError(f"kind {GENERIC_KIND!r} needs a skill")
+        spec = CATALOGUE.get(self.kind) if self.kind is not None else None
+        if spec is not None and self.skill is not None and self.skill is not spec.skill:
+            raise ValueError(
+                f"kind {self.kind!r} is {spec.skill.value} work, not {self.skill.value}; "
+                "leave the skill out, or use kind "
+                f"{GENERIC_KIND!r}"
+            )
         return self
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict
 
 from edge.api.deps import GatewayDep, Operator
 from edge.dispatch.model import Staff
 from edge.dispatch.service import StaffStatus
 
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"  # as `edge.dispatch.model.Id`
 router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Operator])
 
 
@@ -24,6 +27,10 @@ async def list_staff(gateway: GatewayDep) -> list[StaffStatus]:
 
 
 @router.post("/{staff_id}/duty")
-async def set_duty(staff_id: str, request: DutyRequest, gateway: GatewayDep) -> Staff:
+async def set_duty(
+    staff_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
+    request: DutyRequest,
+    gateway: GatewayDep,
+) -> Staff:
     """Go on or off duty; off duty, work not yet started goes to others (in progress stays)."""
     return await gateway.tasks.set_duty(staff_id, request.on_duty)

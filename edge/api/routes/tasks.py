@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from edge.api.deps import GatewayDep, Operator
-from edge.dispatch.model import Task, TaskStatus
+from edge.dispatch.model import Id, Task, TaskStatus
 from edge.dispatch.service import TaskRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Operator])
@@ -21,14 +21,14 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Operator])
 class StaffAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    staff_id: str
+    staff_id: Id
 
 
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    staff_id: str | None = None
+    staff_id: Id | None = None
 
 
 @router.post(
