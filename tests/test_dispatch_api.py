@@ -143,24 +143,24 @@ async def _exercise(http: httpx.AsyncClient) -> None:
     assert (await http.post("/staff/nobody/duty", json={"on_duty": True})).status_code == 404
     assert (await http.post("/tasks/1/accept", json={"staff_id": "nobody"})).status_code == 404
     base = {"room_id": "101", "kind": "drink"}
-    for i, bad in enumerate(
-        (
-            {"due_in_s": "Infinity"},
-            {"due_in_s": "NaN"},
-            {"due_in_s": 7 * 86_400 + 1},
-            {"kind": "medical", "skill": "housekeeping"},
-        )
-    ):
+    bad_bodies: tuple[dict[str, object], ...] = (
+        {"due_in_s": "Infinity"},
+        {"due_in_s": "NaN"},
+        {"due_in_s": 7 * 86_400 + 1},
+        {"kind": "medical", "skill": "housekeeping"},
+    )
+    for i, bad in enumerate(bad_bodies):
         answer = await http.post("/tasks", json={**base, "request_id": f"bad-{i}", **bad})
         assert answer.status_code == 422, (bad, answer.text)
     long_id = "x" * 65
-    for path, body in (
+    bad_actions: tuple[tuple[str, dict[str, object]], ...] = (
         ("/tasks/2/accept", {"staff_id": long_id}),
         ("/tasks/2/start", {"staff_id": "no spaces"}),
         ("/tasks/2/cancel", {"reason": "r", "staff_id": "a/b"}),
         (f"/staff/{long_id}/duty", {"on_duty": True}),
-    ):
-        answer = await http.post(path, json=body)
+    )
+    for path, payload in bad_actions:
+        answer = await http.post(path, json=payload)
         assert answer.status_code == 422, (path, answer.text)
 
 
