@@ -474,3 +474,15 @@ def test_requests_with_an_unbounded_due_time_or_a_contradicting_skill_are_refuse
         request("x", "101", "medical", skill=HK)
     assert request("x", "101", "medical", skill=FA).skill is FA
     assert request("x", "101", "request", skill=HK).skill is HK
+
+
+async def test_a_cancel_records_who_cancelled_without_taking_the_task(tmp_path: Path) -> None:
+    roster = [staff("a", frozenset({HK}), "502"), staff("boss", frozenset({ENG}), "101")]
+    async with service(tmp_path, roster) as svc:
+        task, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
+        await assigned(svc, task.id, "a")
+        await svc.accept(task.id, "a")
+        cancelled = await svc.cancel(task.id, "guest checked out", staff_id="boss")
+        assert (cancelled.status, cancelled.staff_id) == (TaskStatus.CANCELLED, "a")
+        last = cancelled.history[-1]
+        assert (last.staff_id, last.reason) == ("boss", "guest checked out")

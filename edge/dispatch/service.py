@@ -471,9 +471,11 @@ class TaskService:
             if staff_id is not None:
                 self.person(staff_id)
             task.require(TaskStatus.CANCELLED)
-            changed = task.moved(
-                TaskStatus.CANCELLED, self.clock.now(), staff_id=staff_id, reason=reason
-            )
+            changed = task.moved(TaskStatus.CANCELLED, self.clock.now(), reason=reason)
+            if staff_id is not None:
+                # Who cancelled goes to the history; the task's holder stays as it was.
+                entry = changed.history[-1].model_copy(update={"staff_id": staff_id})
+                changed = changed.model_copy(update={"history": (*changed.history[:-1], entry)})
             await self._save_and_commit([changed])
         self._wake.set()
         return self._tasks[task_id]
