@@ -7,8 +7,9 @@ never read from the simulator or any device configuration)::
 
 Estimation
 ----------
-Each pair of successive samples ``(t0, T0, u0, Tout0) → (t1, T1, u1, Tout1)`` is one
-interval. Integrating the model over it is *exact*::
+Successive samples with the same action are joined into intervals of at least
+``min_interval_s`` (10 minutes by default), ``(t0, T0) → (t1, T1)``. Integrating the
+model over one is *exact*::
 
     T1 - T0 = k * ∫(T_out - T) dt + r_u * dt,        k = 1 / tau
 
@@ -17,7 +18,9 @@ which is linear in ``θ = (k, r_heat, r_cool)`` with regressors
 it is computed from the two endpoints *assuming the exponential path of the model with
 the current estimate of k* (``_mean_on_interval``). For short intervals this is the
 trapezoid rule; for long ones it is exact once ``k`` is right, so irregular sampling and
-long gaps between readings do not bias the fit as a plain finite difference would.
+long intervals do not bias the fit as a plain finite difference would. Long intervals
+are what a noisy sensor needs: the noise in ``T1 - T0`` stays the same while the change
+grows with ``dt`` (the measured effect is in the module's tests and in the report).
 
 The intervals feed an exponentially weighted least-squares fit (recursive least squares
 in its information form: a 3×3 normal matrix and a right-hand side, decayed by time with
@@ -27,16 +30,20 @@ prior and a room that never cooled keeps the prior cooling rate; the prior is no
 
 Which intervals count:
 
-* the action must be the same at both ends (the action reported with a sample is the
-  thermostat's action from that sample on; an interval with a switch inside it has an
-  unknown switch time, so it is dropped rather than guessed);
-* ``dt`` must be within ``(0, max_interval_s]``; a longer gap breaks the chain (the room
-  may have switched and switched back unseen); a sample older than the last one is
-  ignored (telemetry is QoS 0 and may arrive late);
-* the outdoor temperature over an interval is the mean of the two ends' values;
+* the action must be the same at every sample of the interval (the action reported with
+  a sample is the thermostat's action from that sample on); a switch ends the interval
+  without using it, since the switch time inside it is unknown, and the next one starts
+  at the switch;
+* two successive samples more than ``max_gap_s`` apart break the chain (the room may
+  have switched and switched back unseen); a sample not newer than the last one is
+  ignored (telemetry is QoS 0 and may arrive late or twice);
+* the outdoor temperature over an interval is the time-mean of the samples' values;
 * once the estimate is confident, an interval the model misses by more than
-  ``outlier_c`` is dropped (a switch and a switch back between two readings, or a bad
-  reading); without this one such 15-minute interval moved τ by 40 % in a hot room.
+  ``outlier_c`` and by more than 4× the recent RMS miss is dropped (a switch and a switch
+  back between two readings, or a bad reading); without this one such 15-minute
+  interval moved τ by 40 % in a hot room. A fixed threshold alone is wrong for a noisy
+  sensor: it rejected honest intervals and locked in an early estimate.
+  More than ``max_outlier_run`` misses in a row are taken in: the room has changed.
 
 Outdoor temperature
 -------------------
@@ -153,35 +160,49 @@ class ThermalEstimator:
     """Online estimate of one room's thermal response (see the module docstring).
 
     ``half_life_s``: how fast old data fades (default 14 days of room time).
-    ``max_interval_s``: the longest gap between samples still used as one interval.
+    ``min_interval_s``: successive samples are joined into intervals at least this long
+    (the exact form makes a long interval as good as a short one, and a sensor's noise
+    then weighs less against the change it measures).
+    ``max_gap_s``: the longest gap between two successive samples inside an interval.
     ``prior_weight_s``: the prior counts as this many seconds of each kind of data
     (sampled once a minute, with a 5 °C indoor–outdoor difference for the passive part).
     ``confident_after_s``: seconds of data of a kind (after decay; for τ, weighted by the
     indoor–outdoor difference up to 5 °C) before that part is called confident.
-    ``outlier_c``: once confident, an interval the model misses by more than this is
-    dropped (`rejected` counts them).
+    ``outlier_c``: once confident, an interval the model misses by more than this and
+    by more than 4× its usual miss (which a noisy sensor raises) is dropped (`rejected`
+    counts them), but never more than ``max_outlier_run`` in a row: misses that persist
+    mean the room has changed, and are learned.
     """
 
     prior: ThermalEstimate = PRIOR
     half_life_s: float = 14 * 86_400.0
-    max_interval_s: float = 900.0
+    min_interval_s: float = 600.0
+    max_gap_s: float = 900.0
     prior_weight_s: float = 60.0
     confident_after_s: float = 1800.0
     outlier_c: float = 0.25
+    max_outlier_run: int = 3
     _last: ThermalSample | None = None
+    _anchor: ThermalSample | None = None
+    _outdoor_integral: float = 0.0
     _a: list[list[float]] = field(default_factory=lambda: [[0.0] * 3 for _ in range(3)])
     _b: list[float] = field(default_factory=lambda: [0.0] * 3)
     _k: float = 0.0
     _theta: tuple[float, float, float] = (0.0, 0.0, 0.0)
     _samples: int = 0
     _rejected: int = 0
+    _outlier_run: int = 0
+    _miss_var: float = 0.0  # exponentially weighted mean square miss of accepted intervals
     _seen: list[float] = field(default_factory=lambda: [0.0] * 3)  # decayed seconds per kind
 
     def __post_init__(self) -> None:
-        if self.half_life_s <= 0 or self.max_interval_s <= 0 or self.prior_weight_s <= 0:
-            raise ValueError("half_life_s, max_interval_s and prior_weight_s must be positive")
+        if min(self.half_life_s, self.max_gap_s, self.prior_weight_s) <= 0:
+            raise ValueError("half_life_s, max_gap_s and prior_weight_s must be positive")
+        if self.min_interval_s < 0:
+            raise ValueError("min_interval_s must be >= 0")
         self._theta = self._prior_theta()
         self._k = self._theta[0]
+        self._miss_var = (self.outlier_c / 4.0) ** 2
 
     def _prior_theta(self) -> tuple[float, float, float]:
         p = self.prior
@@ -201,16 +222,51 @@ class ThermalEstimator:
         if last is not None and sample.time_s <= last.time_s:
             return False  # late or duplicate reading: the chain goes on from the newer one
         self._last = sample
-        if last is None:
+        anchor = self._anchor
+        if last is None or anchor is None:
+            self._restart(sample)
             return False
-        dt = sample.time_s - last.time_s
-        if dt > self.max_interval_s or last.action is not sample.action:
+        if sample.time_s - last.time_s > self.max_gap_s or last.action is not sample.action:
+            # A gap or a switch: what was gathered up to the last sample is an interval of
+            # one action (if any), and the next one starts here.
+            fitted = False
+            if last.time_s > anchor.time_s:
+                span = last.time_s - anchor.time_s
+                fitted = self._fit_interval(anchor, last, self._outdoor_integral / span, span)
+            self._restart(sample)
+            return fitted
+        self._outdoor_integral += (
+            0.5 * (last.outdoor_c + sample.outdoor_c) * (sample.time_s - last.time_s)
+        )
+        dt = sample.time_s - anchor.time_s
+        if dt < self.min_interval_s:
             return False
+        outdoor = self._outdoor_integral / dt
+        self._restart(sample)
+        return self._fit_interval(anchor, sample, outdoor, dt)
+
+    def _restart(self, sample: ThermalSample) -> None:
+        self._anchor = sample
+        self._outdoor_integral = 0.0
+
+    def _fit_interval(
+        self, last: ThermalSample, sample: ThermalSample, outdoor: float, dt: float
+    ) -> bool:
         u = _DRIVE[last.action]
-        outdoor = 0.5 * (last.outdoor_c + sample.outdoor_c)
-        if self._is_outlier(last, sample, u, outdoor, dt):
-            self._rejected += 1
-            return False
+        miss = self._miss(last, sample, u, outdoor, dt)
+        if miss is not None:
+            # Misses beyond the floor and 4× the usual miss (a noisy sensor) are glitches…
+            if miss > max(self.outlier_c, 4.0 * math.sqrt(self._miss_var)):
+                if self._outlier_run < self.max_outlier_run:
+                    self._outlier_run += 1
+                    self._rejected += 1
+                    return False
+                # …unless they go on: then the room has changed; learn it.
+            else:
+                self._outlier_run = 0
+            self._miss_var += 0.05 * (
+                min(miss, 4.0 * math.sqrt(self._miss_var)) ** 2 - self._miss_var
+            )
         mean_t = _mean_on_interval(last.temperature_c, sample.temperature_c, self._k, dt)
         x = (
             (outdoor - mean_t) * dt,
@@ -230,22 +286,22 @@ class ThermalEstimator:
         self._refit()
         return True
 
-    def _is_outlier(
+    def _miss(
         self, last: ThermalSample, sample: ThermalSample, u: int, outdoor: float, dt: float
-    ) -> bool:
-        """Once the parts this interval depends on are confident, an interval the model
-        misses by more than `outlier_c` is dropped: most likely the thermostat switched
-        and switched back between two readings, or a reading is wrong."""
+    ) -> float | None:
+        """How far the model misses this interval, once the parts it depends on are
+        confident (None before): a large miss is most likely a switch and a switch back
+        between two readings, or a wrong reading."""
         need = self.confident_after_s
         if self._seen[0] < need or (u > 0 and self._seen[1] < need):
-            return False
+            return None
         if u < 0 and self._seen[2] < need:
-            return False
+            return None
         k, r_heat, r_cool = self._theta
         drive = r_heat if u > 0 else -r_cool if u < 0 else 0.0
         equilibrium = outdoor + drive / k
         predicted = equilibrium + (last.temperature_c - equilibrium) * math.exp(-k * dt)
-        return abs(sample.temperature_c - predicted) > self.outlier_c
+        return abs(sample.temperature_c - predicted)
 
     def _refit(self) -> None:
         prior = self._prior_theta()
@@ -287,21 +343,34 @@ class ThermalEstimator:
 PLAUSIBLE_TAU_S = tuple(2.0 * SECONDS_PER_HOUR * 1.1**i for i in range(20))  # 2 h … 12.2 h
 
 
-def _time_to_band(
-    tau_s: float, rate: float, start_c: float, target_c: float, outdoor_c: float, tol: float
-) -> float | None:
-    if start_c < target_c:
-        equilibrium = outdoor_c + rate * tau_s
-        edge = target_c - tol
-    else:
-        equilibrium = outdoor_c - rate * tau_s
-        edge = target_c + tol
-    if start_c == equilibrium:
+def _time_to(tau_s: float, equilibrium_c: float, start_c: float, edge_c: float) -> float | None:
+    if start_c == equilibrium_c:
         return None  # already settled outside the band
-    ratio = (edge - equilibrium) / (start_c - equilibrium)
+    ratio = (edge_c - equilibrium_c) / (start_c - equilibrium_c)
     if not 0.0 < ratio < 1.0:
         return None
     return -tau_s * math.log(ratio)
+
+
+def _time_to_band(
+    tau_s: float,
+    rate: float,
+    start_c: float,
+    target_c: float,
+    outdoor_c: float,
+    tol: float,
+    inside_c: float,
+) -> float | None:
+    """Full power towards the target: the time to `inside_c` within the band's near edge,
+    or to the edge itself if that point is out of reach; None if the edge is."""
+    sign = 1.0 if start_c < target_c else -1.0
+    equilibrium = outdoor_c + sign * rate * tau_s
+    edge = target_c - sign * tol
+    to_edge = _time_to(tau_s, equilibrium, start_c, edge)
+    if to_edge is None:
+        return None
+    to_inside = _time_to(tau_s, equilibrium, start_c, edge + sign * inside_c)
+    return to_edge if to_inside is None else to_inside
 
 
 def lead_time_s(
@@ -312,6 +381,7 @@ def lead_time_s(
     margin: float = 0.2,
     *,
     tolerance_c: float = DEFAULT_TOLERANCE_C,
+    inside_c: float = 0.25,
 ) -> float | None:
     """Seconds before arrival the HVAC must start so the room is within `target ± tolerance`.
 
@@ -321,8 +391,13 @@ def lead_time_s(
 
         T_eq = T_out ± r·τ,     t = τ · ln((start − T_eq) / (edge − T_eq))
 
-    where `edge` is the near edge of the tolerance band. The result is scaled by
-    ``1 + margin`` for the estimate's error. 0.0 if the room is already in the band.
+    where `edge` is the near edge of the tolerance band, moved `inside_c` into the band
+    (or the edge itself if that point is out of reach). The result is scaled by
+    ``1 + margin`` for the estimate's error. The two margins cover different cases: the
+    time margin a rate or τ off by some percent, the temperature margin a room whose HVAC
+    barely copes, where the time to the edge grows without bound as the equilibrium nears
+    it and a small error in the estimate makes the room late (seen with a noisy sensor
+    in a hot climate). 0.0 if the room is already in the band.
 
     When the estimate is not confident for this direction (`confident_for`), the answer
     is conservative: the rate is the smaller of the estimate's and the prior's, and the
@@ -334,18 +409,18 @@ def lead_time_s(
     unconfident estimate it is returned if *any* plausible τ misses the band, which is
     the conservative reading (an unseen room in a heat wave starts at once).
     """
-    if margin < 0 or tolerance_c <= 0:
-        raise ValueError("margin must be >= 0 and tolerance_c > 0")
+    if margin < 0 or tolerance_c <= 0 or not 0 <= inside_c < tolerance_c:
+        raise ValueError("margin must be >= 0, tolerance_c > 0, 0 <= inside_c < tolerance_c")
     if abs(start_c - target_c) <= tolerance_c:
         return 0.0
     heating = start_c < target_c
     rate = estimate.heat_rate_c_per_s if heating else estimate.cool_rate_c_per_s
     if estimate.confident_for(heating):
-        t = _time_to_band(estimate.tau_s, rate, start_c, target_c, outdoor_c, tolerance_c)
+        t = _time_to_band(estimate.tau_s, rate, start_c, target_c, outdoor_c, tolerance_c, inside_c)
     else:
         rate = min(rate, PRIOR.heat_rate_c_per_s if heating else PRIOR.cool_rate_c_per_s)
         times = [
-            _time_to_band(tau, rate, start_c, target_c, outdoor_c, tolerance_c)
+            _time_to_band(tau, rate, start_c, target_c, outdoor_c, tolerance_c, inside_c)
             for tau in (estimate.tau_s, *PLAUSIBLE_TAU_S)
         ]
         t = None if None in times else max(t for t in times if t is not None)
