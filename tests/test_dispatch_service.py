@@ -3,6 +3,7 @@ preemption, merged trips, twin watchers and restarts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -486,3 +487,22 @@ async def test_a_cancel_records_who_cancelled_without_taking_the_task(tmp_path: 
         assert (cancelled.status, cancelled.staff_id) == (TaskStatus.CANCELLED, "a")
         last = cancelled.history[-1]
         assert (last.staff_id, last.reason) == ("boss", "guest checked out")
+
+
+async def test_a_fault_in_hand_is_not_reported_again_by_a_concurrent_tick(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    async with service(tmp_path, [], clock, faults=FaultThresholds(door_open_s=600)) as svc:
+        door = DoorState(ts=clock.now(), open=True, locked=False)
+        svc.on_twin_change(_room("103", (Device.DOOR, door)), Device.DOOR)
+        async with svc._lock:
+            await clock.advance(600)  # the loop takes the door signal up, then waits
+            await eventually(lambda: bool(svc._signals_in_hand), "the door signal in hand")
+            await clock.advance(60)  # a copy now would say 11 min, not 10
+            second = asyncio.create_task(svc.tick())
+            await asyncio.sleep(0.05)
+        await second  # no DuplicateRequest: the copy was not made
+        doors = [t for t in svc.tasks() if t.kind == "door_ajar"]
+        assert len(doors) == 1
+        assert doors[0].note == "the door has been open for 10 min"

@@ -253,6 +253,7 @@ class TaskService:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._signals: list[Signal] = []
+        self._signals_in_hand: set[str] = set()  # request ids of signals being processed
         self._subscribers: set[Subscription] = set()
         self._seq = itertools.count(1)
         self._executor: ThreadPoolExecutor | None = None
@@ -544,16 +545,21 @@ class TaskService:
     async def tick(self) -> RoundPlan | None:
         """Open and cancel tasks for what the twin saw, escalate, then dispatch."""
         now = self.clock.now()
-        pending = {s.request_id for s in self._signals}
+        # A fault stays due until its task exists: not again while queued or in hand
+        # (a concurrent tick's copy would carry another note under the same request id).
+        pending = {s.request_id for s in self._signals} | self._signals_in_hand
         self._signals.extend(s for s in self._watcher.due(now) if s.request_id not in pending)
         # One by one: a signal that fails goes back in front, with those behind it kept.
         while self._signals:
             signal = self._signals.pop(0)
+            self._signals_in_hand.add(signal.request_id)
             try:
                 await self._on_signal(signal)
             except BaseException:
                 self._signals.insert(0, signal)
                 raise
+            finally:
+                self._signals_in_hand.discard(signal.request_id)
             self._watcher.reported(signal)
         await self._escalate()
         return await self.run_round()
