@@ -14,9 +14,10 @@ router = APIRouter(tags=["system"])
 @router.get("/health")
 async def health(gateway: GatewayDep) -> Health:
     twin = gateway.twin
+    faults = [*gateway.faults, *gateway.tasks.faults]
     return Health(
-        status="ok" if gateway.link.connected and not gateway.faults else "degraded",
-        faults=gateway.faults,
+        status="ok" if gateway.link.connected and not faults else "degraded",
+        faults=faults,
         property_id=gateway.property_id,
         broker_connected=gateway.link.connected,
         rooms=len(twin.rooms),
