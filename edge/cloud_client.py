@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from types import TracebackType
-from typing import Self
-
 import httpx
 from pydantic import SecretStr, ValidationError
 
@@ -86,17 +83,6 @@ class CloudClient:
             timeout=REQUEST_TIMEOUT_S,
             transport=transport,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
