@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+
 import httpx
 from pydantic import SecretStr, ValidationError
 
