@@ -34,7 +34,7 @@ from shared.messages import (
 from shared.tasks import cancel_and_wait
 from shared.topics import Channel, Device, RoomTopic
 
-from .errors import InvalidCommand, NotConnected, UnknownCommand, UnknownDevice
+from .errors import InvalidCommand, NotConnected, Overloaded, UnknownCommand, UnknownDevice
 from .metrics import GatewayMetrics
 from .store import StoreError
 from .twin import PropertyTwin
@@ -82,6 +82,9 @@ class CommandTiming:
     timeout_s: float = 30.0
     retry_initial_s: float = 1.0
     retry_max_s: float = 8.0
+    # Each pending command is a task and a journal entry: bound them, so a flood of
+    # requests while the broker is down is refused (503) instead of growing without end.
+    max_pending: int = 10_000
 
 
 class CommandJournal(Protocol):
@@ -137,6 +140,11 @@ class CommandManager:
     async def submit(self, room_id: str, device: str, params: dict[str, Any]) -> CommandRecord:
         """Validate, journal durably and start delivering; returns the pending record."""
         room = self._twin.room(room_id)
+        if len(self._pending) >= self._timing.max_pending:
+            raise Overloaded(
+                f"{len(self._pending)} commands are already waiting for acknowledgement; "
+                "retry once they are delivered"
+            )
         settable = _settable(room_id, device)
         announced = room.announced_devices
         if announced and settable not in announced:

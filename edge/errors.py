@@ -6,6 +6,7 @@ __all__ = [
     "EdgeError",
     "InvalidCommand",
     "NotConnected",
+    "Overloaded",
     "UnknownCommand",
     "UnknownDevice",
     "UnknownRoom",
@@ -42,3 +43,7 @@ class UnknownCommand(EdgeError):
 
 class NotConnected(EdgeError):
     """The broker is not reachable right now; the caller retries later."""
+
+
+class Overloaded(EdgeError):
+    """Too much is waiting already (e.g. commands while the broker is down); retry later."""

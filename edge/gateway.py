@@ -98,6 +98,7 @@ class Gateway:
                 timeout_s=settings.command_timeout_s,
                 retry_initial_s=settings.command_retry_initial_s,
                 retry_max_s=settings.command_retry_max_s,
+                max_pending=settings.max_pending_commands,
             ),
         )
         self.tasks = TaskService.from_settings(settings, self.layout, self.store, clock)

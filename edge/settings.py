@@ -41,6 +41,7 @@ class EdgeSettings(BaseSettings):
     command_timeout_s: float = Field(default=30.0, gt=0)
     command_retry_initial_s: float = Field(default=1.0, gt=0)
     command_retry_max_s: float = Field(default=8.0, gt=0)
+    max_pending_commands: int = Field(default=10_000, ge=1)
     # The chain cloud; without a URL the gateway keeps profiles locally only.
     cloud_url: str | None = None
     cloud_token: SecretStr | None = None

@@ -9,7 +9,7 @@ import aiomqtt
 import pytest
 
 from edge.commands import CommandStatus
-from edge.errors import InvalidCommand, UnknownDevice, UnknownRoom
+from edge.errors import InvalidCommand, Overloaded, UnknownDevice, UnknownRoom
 from edge.gateway import Gateway
 from edge.settings import EdgeSettings
 from firmware_sim.config import SimConfig
@@ -308,3 +308,19 @@ async def test_the_gateway_keeps_sealed_profiles_with_a_demo_chain_key(
     stored = b"".join(p.read_bytes() for p in (tmp_path / property_id).glob("*.jsonl"))
     assert b"GOLD-1" not in stored
     assert b"room.temperature_c" not in stored  # the key is sealed with the value
+
+
+async def test_commands_beyond_the_pending_bound_are_refused(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id()
+    settings = fast_settings(
+        property_id, broker_address, tmp_path, 1, max_pending_commands=2, command_timeout_s=30.0
+    )
+    layout = PropertyLayout.generate(property_id, 1)
+    async with Gateway(settings, SimulatedClock(), layout=layout) as gateway:
+        # No simulated room answers: both stay pending.
+        await gateway.send("101", "lights", {"on": True})
+        await gateway.send("101", "lights", {"on": False})
+        with pytest.raises(Overloaded, match="2 commands are already waiting"):
+            await gateway.send("101", "lights", {"on": True})
