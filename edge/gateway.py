@@ -228,15 +228,15 @@ class Gateway:
 
     # ---- inbound ----
 
-    def handle_message(self, topic: str, payload: bytes) -> None:
+    def handle_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """Validate one message and apply it to the twin; bad input is counted, never raised."""
         result = decode(topic, payload)
         if isinstance(result, Rejection):
             self._reject(result.reason.value, result.detail, topic)
             return
-        self._apply(result)
+        self._apply(result, retained)
 
-    def _apply(self, inbound: Inbound) -> None:
+    def _apply(self, inbound: Inbound, retained: bool) -> None:
         topic = inbound.topic
         if topic.property_id != self.property_id:
             self._reject("foreign_property", f"property {topic.property_id}", str(topic))
@@ -250,7 +250,7 @@ class Gateway:
                 "unexpected_channel", f"the gateway does not take {topic.channel}", str(topic)
             )
             return
-        ack = self.twin.apply(topic, inbound.message)
+        ack = self.twin.apply(topic, inbound.message, retained=retained)
         counter.inc()
         if topic.channel is Channel.STATUS:
             self.metrics.rooms_online.set(self.twin.rooms_online)

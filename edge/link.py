@@ -26,7 +26,8 @@ __all__ = ["LinkTiming", "MqttLink"]
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes], None]
+# (topic, payload, retained): retained is True for a copy the broker replays on subscribe.
+MessageHandler = Callable[[str, bytes, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,7 @@ class MqttLink:
             # paho hands over bytes; aiomqtt's type also admits str/int/float/None.
             payload = message.payload
             raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-            self._on_message(message.topic.value, raw)
+            self._on_message(message.topic.value, raw, message.retain)
 
 
 def _refused(granted: object) -> bool:

@@ -107,16 +107,28 @@ class PropertyTwin:
         except KeyError:
             raise UnknownRoom(self.property_id, room_id) from None
 
-    def apply(self, topic: RoomTopic, message: Message) -> CommandAck | None:
-        """Take one validated message into the twin; return a command ack it carries."""
+    def apply(
+        self, topic: RoomTopic, message: Message, *, retained: bool = False
+    ) -> CommandAck | None:
+        """Take one validated message into the twin; return a command ack it carries.
+
+        `last_seen` means "heard from": a retained copy the broker replays on every
+        subscription, or the last will it publishes for a dead connection, is not the
+        device speaking, so neither moves it (the offline watchers rely on that).
+        """
         room = self.room(topic.room_id)
         now = self._clock.now()
-        room.last_seen = now
+        heard = not retained and not (
+            isinstance(message, StatusMessage) and message.state is Status.OFFLINE
+        )
+        if heard:
+            room.last_seen = now
         if topic.channel is Channel.STATE:
             assert isinstance(message, DeviceState)
             twin = room.device(topic.device)
             twin.state = message
-            twin.last_seen = now
+            if heard:
+                twin.last_seen = now
             self._dirty.add((room.room_id, topic.device))
             if not room.complete and room._check_complete():
                 self.rooms_complete += 1
@@ -135,7 +147,8 @@ class PropertyTwin:
         if topic.channel is Channel.TELEMETRY:
             assert isinstance(message, Telemetry)
             room.telemetry[topic.device] = message
-            room.device(topic.device).last_seen = now
+            if heard:
+                room.device(topic.device).last_seen = now
         return None
 
     # ---- persistence: the gateway saves what changed and restores it at start ----

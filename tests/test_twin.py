@@ -84,3 +84,16 @@ def test_unreadable_stored_documents_are_skipped() -> None:
     assert twin.restore([bad_state, bad_device, {"nonsense": 1}, good]) == 1
     assert twin.room("101").thermostat == _thermostat()
     assert not twin.room("101").complete  # restored states are hints until the room speaks
+
+
+def test_last_seen_moves_only_when_the_room_speaks() -> None:
+    clock = ManualClock()
+    twin = PropertyTwin(PropertyLayout.generate("h1", 1), clock)
+    twin.apply(_topic(Device.THERMOSTAT, Channel.STATE), _thermostat(), retained=True)
+    assert twin.room("101").last_seen is None  # a retained replay is not the room speaking
+    assert twin.room("101").thermostat == _thermostat()  # but its state is taken
+    twin.apply(_topic(Device.THERMOSTAT, Channel.STATE), _thermostat())
+    spoke = twin.room("101").last_seen
+    assert spoke == clock.now()
+    twin.apply(_topic(Device.CONTROLLER, Channel.STATUS), StatusMessage(state=Status.OFFLINE))
+    assert twin.room("101").last_seen == spoke  # the broker's last will, not the room
