@@ -94,6 +94,18 @@ async def edge(
         await store.close()
 
 
+@asynccontextmanager
+async def two_edges(
+    cloud: Cloud, keyring: ChainKeyring, data: Path, clock: ManualClock
+) -> AsyncIterator[tuple[Edge, Edge]]:
+    """The Shanghai and Hangzhou gateways of one chain, on one cloud."""
+    async with (
+        edge(SHANGHAI, keyring, cloud.base, cloud.tokens[SHANGHAI], data, clock) as sh,
+        edge(HANGZHOU, keyring, cloud.base, cloud.tokens[HANGZHOU], data, clock) as hz,
+    ):
+        yield sh, hz
+
+
 @pytest.fixture
 def keyring() -> ChainKeyring:
     return ChainKeyring.generate("chain-test", demo=True)
@@ -120,10 +132,7 @@ async def test_two_properties_converge_whatever_the_interleaving(
     cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
 ) -> None:
     clock = ManualClock()
-    async with (
-        edge(SHANGHAI, keyring, cloud.base, cloud.tokens[SHANGHAI], tmp_path, clock) as sh,
-        edge(HANGZHOU, keyring, cloud.base, cloud.tokens[HANGZHOU], tmp_path, clock) as hz,
-    ):
+    async with two_edges(cloud, keyring, tmp_path, clock) as (sh, hz):
         steps: dict[str, Callable[[], Awaitable[object]]] = {
             "push sh": sh.sync.push_once,
             "push hz": hz.sync.push_once,
@@ -186,10 +195,7 @@ async def test_after_erasure_neither_the_cloud_nor_the_edge_can_read_the_profile
     cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
 ) -> None:
     clock = ManualClock()
-    async with (
-        edge(SHANGHAI, keyring, cloud.base, cloud.tokens[SHANGHAI], tmp_path, clock) as sh,
-        edge(HANGZHOU, keyring, cloud.base, cloud.tokens[HANGZHOU], tmp_path, clock) as hz,
-    ):
+    async with two_edges(cloud, keyring, tmp_path, clock) as (sh, hz):
         guest = "GOLD-ERASE"
         await _stay(sh, guest, "s1", clock)
         await sh.sync.sync_once()
@@ -255,10 +261,7 @@ async def test_the_next_48_hours_arrivals_are_prefetched(
     cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
 ) -> None:
     clock = ManualClock()
-    async with (
-        edge(SHANGHAI, keyring, cloud.base, cloud.tokens[SHANGHAI], tmp_path, clock) as sh,
-        edge(HANGZHOU, keyring, cloud.base, cloud.tokens[HANGZHOU], tmp_path, clock) as hz,
-    ):
+    async with two_edges(cloud, keyring, tmp_path, clock) as (sh, hz):
         for guest in ("GOLD-SOON", "GOLD-LATER"):
             await _stay(sh, guest, f"{guest}-1", clock)
         await sh.sync.sync_once()
