@@ -38,6 +38,10 @@ class Room(_Frozen):
     floor: int
     position_m: float = Field(ge=0.0, description="distance along the corridor from the lifts")
     room_type: str = "standard"
+    # For room choice (`edge.arrival.room_choice`); the defaults describe a plain room.
+    quiet: bool = False  # on the quiet side (courtyard), not the street
+    view: str | None = None  # "city", "garden", ...; None: nothing to look at
+    bed_type: str = "king"
 
 
 class ServicePoint(_Frozen):
@@ -88,24 +92,36 @@ class PropertyLayout(_Frozen):
         """A hotel-like layout: rooms 101, 102, ... on floors from 1, lifts at position 0.
 
         Room numbers carry the floor and a two- or three-digit index, as hotels number them.
+        Odd numbers face the street, even numbers the quiet courtyard; street rooms in
+        the upper half of the floors look over the city and courtyard rooms above the
+        first floor over the garden; every third room has twin beds, the others a king.
         """
         if room_count < 1:
             raise ValueError("a property needs at least one room")
         if not 1 <= rooms_per_floor <= 999:
             raise ValueError("rooms_per_floor must be 1-999")
         width = 2 if rooms_per_floor <= 99 else 3
+        floors = (room_count - 1) // rooms_per_floor + 1
         rooms = []
         for index in range(room_count):
             floor, slot = divmod(index, rooms_per_floor)
             floor += 1
+            number = slot + 1
+            courtyard = number % 2 == 0
+            if courtyard:
+                view = "garden" if floor > 1 else None
+            else:
+                view = "city" if 2 * floor > floors else None
             rooms.append(
                 Room(
-                    id=f"{floor}{slot + 1:0{width}d}",
+                    id=f"{floor}{number:0{width}d}",
                     floor=floor,
-                    position_m=(slot + 1) * ROOM_PITCH_M,
+                    position_m=number * ROOM_PITCH_M,
+                    quiet=courtyard,
+                    view=view,
+                    bed_type="twin" if number % 3 == 0 else "king",
                 )
             )
-        floors = rooms[-1].floor
         points = [
             ServicePoint(id="front-desk", kind=ServicePointKind.FRONT_DESK, floor=0, position_m=0)
         ]

@@ -360,6 +360,33 @@ CATALOGUE: Final[Mapping[str, KeySpec]] = _keys(
         label="curtains on arrival",
         value=ChoiceSpec(options=("open", "half", "closed")),
     ),
+    # Room choice (`edge.arrival.room_choice`): what a free room is chosen by when the
+    # reservation names only a type. "any" is no wish, so a guest can take one back.
+    KeySpec(
+        key="room.floor",
+        label="floor",
+        value=ChoiceSpec(options=("high", "low", "any")),
+    ),
+    KeySpec(
+        key="room.quiet",
+        label="quiet room (courtyard side)",
+        value=ChoiceSpec(options=("quiet", "any")),
+    ),
+    KeySpec(
+        key="room.lift",
+        label="distance from the lift",
+        value=ChoiceSpec(options=("away", "near", "any")),
+    ),
+    KeySpec(
+        key="room.view",
+        label="view",
+        value=ChoiceSpec(options=("city", "garden", "sea", "mountain", "any")),
+    ),
+    KeySpec(
+        key="room.bed_type",
+        label="bed",
+        value=ChoiceSpec(options=("king", "queen", "double", "twin", "any")),
+    ),
     KeySpec(
         key="bed.mattress_firmness",
         label="mattress firmness",
