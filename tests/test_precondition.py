@@ -103,6 +103,10 @@ def test_a_late_plan_starts_now() -> None:
     assert plan.start_at == NOW
     assert plan.start_now(NOW)
     assert plan.reason.endswith(": late, start now")
+    assert plan.lead_s > H  # even the bare lead does not fit
+    in_margin = _plan(eta=NOW + plan.lead_s + 60.0)
+    assert in_margin.start_at == NOW
+    assert in_margin.reason == "learned 3 h 25 min + 20 % margin (41 min): start now"
     due = _plan(eta=NOW - 60.0)
     assert due.start_at == NOW
     assert due.reason.endswith(": guest due, start now")

@@ -20,11 +20,12 @@ error::
     start_at = max(now, eta − (lead_s + margin_s))         (horizon_s at most)
 
 so the HVAC never starts earlier than ``lead_s + margin_s`` before the ETA, the bound the
-acceptance test checks. ``start_at == now`` means "start now" (the ETA is closer than the
-lead, or has passed). A room already in the band gets ``lead_s = 0`` and starts
-``min_margin_s`` before the ETA, so that it is held there, not left to drift out.
+acceptance test checks. ``start_at == now`` means "start now"; the reason says "late"
+when the ETA is closer than the bare lead (the room will likely not be ready in time).
+A room already in the band gets ``lead_s = 0`` and starts ``min_margin_s`` before the
+ETA, so that it is held there, not left to drift out.
 
-Two cases leave the rule:
+Three cases leave the rule:
 
 * **Unreachable** (``lead_s is None``): full power at this outdoor temperature settles
   short of the band (or, for an unconfident estimate, might). No lead is long enough;
@@ -169,7 +170,9 @@ def plan_preconditioning(
         if eta <= now:
             reason += ": guest due, start now"
         else:
-            reason += ": late, start now" if eta - (lead + margin_s) < now else ": start now"
+            # Late only if even the bare lead no longer fits: eating into the margin
+            # between two calls of the planner is on time.
+            reason += ": late, start now" if eta - lead < now else ": start now"
     return PreconditionPlan(start_at, lead, margin_s, True, can_hold, reason)
 
 
