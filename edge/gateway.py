@@ -15,10 +15,12 @@ from typing import Any, Self
 from shared.clock import Clock, WallClock
 from shared.crypto import open_keyring
 from shared.layout import PropertyLayout
-from shared.messages import Inbound, Rejection, decode
+from shared.messages import Inbound, Rejection, ThermostatTelemetry, WeatherTelemetry, decode
 from shared.tasks import cancel_and_wait
-from shared.topics import Channel, subscription
+from shared.topics import SITE_ID, Channel, Device, subscription
 
+from .arrival.learning import RoomLearning
+from .arrival.service import ArrivalConfig, ArrivalService
 from .cloud_client import CloudClient
 from .commands import CommandManager, CommandRecord, CommandTiming
 from .dispatch.service import TaskService
@@ -106,8 +108,20 @@ class Gateway:
         self._profiles: GuestProfiles | None = None  # needs the keyring, read at start
         self.profile_sync: ProfileSync | None = None
         self._cloud: CloudClient | None = None
+        self.arrivals = ArrivalService(
+            clock=clock,
+            store=self.store,
+            twin=self.twin,
+            commands=self.commands,
+            tasks=self.tasks,
+            learning=RoomLearning(self.store),
+            profiles=lambda: self.profiles,
+            sync=lambda: self.profile_sync,
+            config=ArrivalConfig.from_settings(settings),
+        )
         self._transport = transport
         self._messages = {c: self.metrics.messages.labels(channel=c.value) for c in LISTENED}
+        self._site_messages = self.metrics.messages.labels(channel="site")
         self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         # What has gone wrong and stays wrong until a restart; /health reports it.
@@ -127,6 +141,7 @@ class Gateway:
             log.info("gateway %s: restored %d device states", self.property_id, restored)
             await self.tasks.start()
             await self._start_profiles()
+            await self.arrivals.start()
             # Pending commands first: a retained ack that arrives as soon as the link
             # subscribes must find its delivery waiting.
             resumed = await self.commands.resume()
@@ -166,6 +181,7 @@ class Gateway:
         self._tasks = []
         if self._cloud is not None:
             await self._cloud.aclose()
+        await self.arrivals.close()
         await self.tasks.close()
         await self.commands.close()
         try:
@@ -241,6 +257,9 @@ class Gateway:
         if topic.property_id != self.property_id:
             self._reject("foreign_property", f"property {topic.property_id}", str(topic))
             return
+        if topic.room_id == SITE_ID:
+            self._apply_site(inbound)
+            return
         if not self.twin.has_room(topic.room_id):
             self._reject("unknown_room", f"room {topic.room_id} is not in the layout", str(topic))
             return
@@ -256,7 +275,26 @@ class Gateway:
             self.metrics.rooms_online.set(self.twin.rooms_online)
         if ack is not None:
             self.commands.on_ack(topic.room_id, topic.device, ack)
-        self.tasks.on_twin_change(self.twin.room(topic.room_id), topic.device)
+        room = self.twin.room(topic.room_id)
+        self.tasks.on_twin_change(room, topic.device)
+        message = inbound.message
+        if isinstance(message, ThermostatTelemetry):
+            self.arrivals.on_telemetry(topic.room_id, message.ts, message.temperature_c)
+        elif topic.channel is Channel.STATE:
+            self.arrivals.on_twin_change(room, topic.device)
+
+    def _apply_site(self, inbound: Inbound) -> None:
+        """Property-wide sensors: today the weather station's outdoor temperature."""
+        message = inbound.message
+        if inbound.topic.device is Device.CONTROLLER:
+            return  # the station's own session: online/offline says nothing about the weather
+        if inbound.topic.device is Device.WEATHER and isinstance(message, WeatherTelemetry):
+            self._site_messages.inc()
+            self.arrivals.on_outdoor(message.ts, message.outdoor_c)
+            return
+        self._reject(
+            "unexpected_channel", "the site has only weather telemetry", str(inbound.topic)
+        )
 
     def _reject(self, reason: str, detail: str, topic: str) -> None:
         self.metrics.rejected.labels(reason=reason).inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,16 @@ class EdgeSettings(BaseSettings):
     fault_door_open_s: float = Field(default=600.0, gt=0)
     fault_hvac_s: float = Field(default=2700.0, gt=0)
     fault_offline_s: float = Field(default=600.0, gt=0)
+    # Arrival (edge.arrival): the PMS integration's own bearer token (required in
+    # production), the house comfort for a guest without a preference, the margin on the
+    # learned pre-conditioning lead time, how often the planner runs, after how long an
+    # empty room goes to eco, and the property's time zone (evening, local times).
+    pms_token: SecretStr | None = None
+    arrival_default_c: float = Field(default=22.0, ge=16.0, le=30.0)
+    arrival_margin: float = Field(default=0.2, ge=0.0, le=2.0)
+    arrival_tick_s: float = Field(default=60.0, gt=0)
+    vacancy_eco_after_s: float = Field(default=1800.0, gt=0)
+    time_zone: str = "UTC"
 
     @field_validator("broker_url")
     @classmethod
@@ -85,6 +96,21 @@ class EdgeSettings(BaseSettings):
                     f"listening on {self.http_host} without STAYSYNC_EDGE_OPERATOR_TOKEN would "
                     "open the operator API to the network; set a token or listen on 127.0.0.1"
                 )
+        return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("time_zone must be an IANA zone such as Asia/Shanghai") from None
+        return zone
+
+    @model_validator(mode="after")
+    def _pms_needs_a_token(self) -> EdgeSettings:
+        if self.pms_token is None and self.environment == "production":
+            raise ValueError("STAYSYNC_EDGE_PMS_TOKEN must be set in production")
         return self
 
     @model_validator(mode="after")

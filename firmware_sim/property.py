@@ -14,6 +14,7 @@ from typing import Self
 from firmware_sim.config import SimConfig
 from firmware_sim.faults import Faults
 from firmware_sim.room import SimulatedRoom
+from firmware_sim.site import WeatherStation
 from firmware_sim.thermal import OutdoorTemperature
 from shared.broker import BrokerAddress
 from shared.clock import Clock
@@ -105,6 +106,10 @@ class SimulatedProperty:
             )
             for room_id in rooms
         }
+        # The property's outdoor sensor, on its own session (see firmware_sim.site).
+        self.weather = WeatherStation(
+            property_id, broker, self.outdoor, self.config, gate, seed=seed
+        )
         self._started = False
         self._stopped = False
         self._ticker: asyncio.Task[None] | None = None
@@ -134,6 +139,7 @@ class SimulatedProperty:
         )
         for room in self._rooms.values():
             room.start(host)
+        self.weather.start(host)
         self._ticker = asyncio.create_task(self._tick_loop(), name=f"sim-{self.property_id}-ticks")
         self._ticker.add_done_callback(self._ticker_done)
 
@@ -146,7 +152,9 @@ class SimulatedProperty:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
             self._ticker = None
-        await asyncio.gather(*(room.stop() for room in self._rooms.values()))
+        await asyncio.gather(
+            self.weather.stop(self.clock.now()), *(room.stop() for room in self._rooms.values())
+        )
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -194,6 +202,8 @@ class SimulatedProperty:
                 now = clock.now()
                 for room in groups[slot]:
                     room.tick(now)
+                if slot == order[0]:
+                    self.weather.tick(now)
             cycle += 1
             # Fallen more than a step behind (an overloaded process): skip the missed
             # steps rather than burst through them; the physics are exact either way.

@@ -56,6 +56,7 @@ __all__ = [
     "ThermostatSet",
     "ThermostatState",
     "ThermostatTelemetry",
+    "WeatherTelemetry",
     "command_model",
     "decode",
     "encode",
@@ -195,6 +196,12 @@ class OccupancyTelemetry(Telemetry):
     motion: bool
 
 
+class WeatherTelemetry(Telemetry):
+    """The property's outdoor temperature, from its weather station (`topics.SITE_ID`)."""
+
+    outdoor_c: Celsius
+
+
 # ---- commands ----------------------------------------------------------------------
 
 
@@ -260,6 +267,7 @@ _STATE: dict[Device, type[DeviceState]] = {
 _TELEMETRY: dict[Device, type[Telemetry]] = {
     Device.THERMOSTAT: ThermostatTelemetry,
     Device.OCCUPANCY: OccupancyTelemetry,
+    Device.WEATHER: WeatherTelemetry,
 }
 _SET: dict[Device, type[SetParams]] = {
     Device.THERMOSTAT: ThermostatSet,
@@ -333,7 +341,7 @@ _TOPIC_REASONS = {
 def _model_for(topic: RoomTopic) -> type[Message] | None:
     match topic.channel:
         case Channel.STATE:
-            return _STATE[topic.device]
+            return _STATE.get(topic.device)
         case Channel.STATUS:
             return StatusMessage
         case Channel.TELEMETRY:

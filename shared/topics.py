@@ -13,6 +13,7 @@ from functools import lru_cache
 
 __all__ = [
     "PREFIX",
+    "SITE_ID",
     "Channel",
     "Device",
     "InvalidId",
@@ -63,6 +64,12 @@ class Device(StrEnum):
     CURTAINS = "curtains"
     SERVICE = "service"  # do-not-disturb and make-up-room buttons
     MATTRESS = "mattress"
+    # Not in a guest room: the property's weather station, under the reserved room id
+    # `SITE_ID` (staysync/<property>/site/weather/telemetry), telemetry only.
+    WEATHER = "weather"
+
+
+SITE_ID = "site"  # the reserved "room" of property-wide sensors; no guest room has this id
 
 
 class TopicError(ValueError):

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from edge.arrival.service import PmsRefused
 from edge.dispatch.errors import (
     DuplicateRequest,
     InvalidTask,
@@ -32,7 +33,7 @@ from edge.store import StoreError
 from shared.clock import Clock
 from shared.layout import PropertyLayout
 
-from .routes import commands, rooms, staff, system, tasks
+from .routes import commands, pms, rooms, staff, system, tasks
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ _STATUS: dict[type[EdgeError], int] = {
     InvalidTransition: status.HTTP_409_CONFLICT,
     NotAssignee: status.HTTP_409_CONFLICT,
     DuplicateRequest: status.HTTP_409_CONFLICT,
+    PmsRefused: status.HTTP_409_CONFLICT,
 }
 
 
@@ -89,4 +91,5 @@ def create_app(
     app.include_router(commands.router)
     app.include_router(tasks.router)
     app.include_router(staff.router)
+    app.include_router(pms.router)
     return app

@@ -38,3 +38,23 @@ def require_operator(
 
 
 Operator = Depends(require_operator)
+
+
+def require_pms(
+    gateway: GatewayDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The PMS integration's own token: it may post events, and nothing else."""
+    expected = gateway.settings.pms_token
+    if expected is None:  # development only: the settings require it in production
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid PMS token is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+Pms = Depends(require_pms)

@@ -14,7 +14,7 @@ router = APIRouter(tags=["system"])
 @router.get("/health")
 async def health(gateway: GatewayDep) -> Health:
     twin = gateway.twin
-    faults = [*gateway.faults, *gateway.tasks.faults]
+    faults = [*gateway.faults, *gateway.tasks.faults, *gateway.arrivals.faults]
     return Health(
         status="ok" if gateway.link.connected and not faults else "degraded",
         faults=faults,

@@ -1,0 +1,744 @@
+"""The arrival service: PMS events in, a ready room at the door, an eco room when empty.
+
+How it works
+------------
+* **PMS events** (`handle`) go through the pure stay machine (`shared.pms.apply`); an
+  applied event is written to the store (`edge.arrival.stays`) before the caller hears
+  it was taken. A duplicate is a no-op, an impossible order is refused with the reason.
+* **Reconciliation, not one-shot commands.** The planner tick (every `tick_s` of hotel
+  time, and at once after an event or a door/occupancy change) works out what each
+  stay wants of its room's thermostat and sends a command only when that differs from
+  what the gateway last asked (`intent`). A command that could not be sent (broker
+  down, gateway restarted) is simply wanted again at the next tick.
+* **Pre-conditioning** starts at `plan_preconditioning(...).start_at`: the ETA minus the
+  room's *learned* lead time (`edge.arrival.learning`) plus a stated margin, re-planned
+  every tick from the room's current temperature until it starts. A changed ETA re-plans;
+  if the room was already warming up for an ETA that moved hours later, it goes back to
+  eco until the new start. A guest later than the ETA keeps the room at comfort for
+  `late_hold_s`, then eco until check-in.
+* **Door-open.** The first door opening after check-in applies the scene (lights,
+  curtains, mattress) from the guest's preferences; dormant preferences (last stay over
+  six months ago) raise a confirmation request: a front-desk task and a note on the stay.
+* **Vacancy.** In house, door closed and no motion for `vacancy_s`: eco setback; the
+  door or motion restores comfort at the guest's own setting.
+* **The guest wins.** A thermostat change that is not the gateway's (its mode or
+  setpoint differs from the intent) is the guest's: the planner leaves the room alone
+  until the next planned event (vacancy, check-out), and the guest's setpoint becomes
+  the comfort target on their return.
+* **Check-out**: eco, a make-up-room task, and what the guest did (the setpoint held
+  longest if they changed it, the mattress level they chose, the evening light scene
+  chosen on two evenings or more, the curtains) becomes `observed` observations in the
+  profile outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from edge.commands import CommandManager
+from edge.dispatch.model import Skill, Source
+from edge.dispatch.service import TaskRequest, TaskService
+from edge.errors import EdgeError
+from edge.persistence import GatewayStore
+from edge.profile_sync import ProfileSync
+from edge.profiles import GuestProfiles
+from edge.settings import EdgeSettings
+from edge.twin import PropertyTwin, RoomTwin
+from shared.clock import Clock, wait_event
+from shared.messages import (
+    CurtainsState,
+    DoorState,
+    HvacMode,
+    LightsState,
+    MattressState,
+    OccupancyState,
+    ThermostatState,
+)
+from shared.pms import (
+    CheckedIn,
+    OutcomeKind,
+    PmsEvent,
+    ReservationChanged,
+    ReservationCreated,
+    RoomMoved,
+    StayStatus,
+    apply,
+)
+from shared.preferences import ObservationKind, Preference
+from shared.tasks import cancel_and_wait
+from shared.topics import Device
+
+from .learning import RoomLearning
+from .precondition import DEFAULT_HORIZON_S, plan_preconditioning
+from .scene import (
+    comfort_target,
+    confirmation_keys,
+    curtains_word,
+    firmness_word,
+    key_label,
+    prep_items,
+    scene_commands,
+)
+from .stays import Precondition, StayRecord, StayStore, ThermostatIntent
+
+__all__ = ["ArrivalConfig", "ArrivalService", "PmsRefused", "PmsResult"]
+
+log = logging.getLogger(__name__)
+
+_ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
+_EVENING_HOURS = range(18, 24)
+_MIN_HELD_S = 3600.0  # a setpoint held less than an hour in the whole stay says little
+
+
+class PmsRefused(EdgeError):
+    """The event cannot have happened in this order; nothing changed."""
+
+
+class PmsResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    outcome: OutcomeKind
+    stay: StayRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalConfig:
+    default_target_c: float = 22.0  # the house's comfort when the guest has no preference
+    margin: float = 0.2  # relative margin on the learned lead time
+    tick_s: float = 60.0
+    vacancy_s: float = 1800.0
+    late_hold_s: float = 2 * 3600.0
+    prep_lead_s: float = 4 * 3600.0  # preparation tasks go to the dispatcher this early
+    prep_due_before_s: float = 1800.0  # ...due this long before the ETA
+    time_zone: str = "UTC"
+
+    @classmethod
+    def from_settings(cls, settings: EdgeSettings) -> ArrivalConfig:
+        return cls(
+            default_target_c=settings.arrival_default_c,
+            margin=settings.arrival_margin,
+            tick_s=settings.arrival_tick_s,
+            vacancy_s=settings.vacancy_eco_after_s,
+            time_zone=settings.time_zone,
+        )
+
+
+class ArrivalService:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        store: GatewayStore,
+        twin: PropertyTwin,
+        commands: CommandManager,
+        tasks: TaskService,
+        learning: RoomLearning,
+        profiles: Callable[[], GuestProfiles],
+        sync: Callable[[], ProfileSync | None],
+        config: ArrivalConfig | None = None,
+    ) -> None:
+        self._clock = clock
+        self._stays_store = StayStore(store)
+        self._twin = twin
+        self._commands = commands
+        self._tasks = tasks
+        self.learning = learning
+        self._profiles = profiles
+        self._sync = sync
+        self.config = config or ArrivalConfig()
+        self._zone = ZoneInfo(self.config.time_zone)
+        self._stays: dict[str, StayRecord] = {}
+        self._dirty: set[str] = set()
+        self._seen: dict[str, tuple[HvacMode, float]] = {}  # room -> last (mode, setpoint)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.faults: list[str] = []
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        for record in await self._stays_store.load():
+            self._stays[record.reservation_id] = record
+        await self.learning.load()
+        self._task = asyncio.create_task(self._run(), name="arrival-planner")
+        self._task.add_done_callback(self._ended)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait([self._task])
+            self._task = None
+        try:
+            await self._flush()
+            await self.learning.save_dirty()
+        except Exception as exc:
+            log.warning("arrival: final save failed: %s", exc)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.faults.append(f"arrival planner stopped: {task.exception()!r}")
+            log.error("arrival planner stopped", exc_info=task.exception())
+
+    # ---- reading ----
+
+    def stays(self, status: StayStatus | None = None) -> list[StayRecord]:
+        records = sorted(self._stays.values(), key=lambda r: (r.eta, r.reservation_id))
+        return [r for r in records if status is None or r.status is status]
+
+    def stay(self, reservation_id: str) -> StayRecord | None:
+        return self._stays.get(reservation_id)
+
+    def _in_room(self, room_id: str) -> StayRecord | None:
+        """The stay that has the room now: in house first, else the next reservation."""
+        best: StayRecord | None = None
+        for record in self._stays.values():
+            if record.room_id != room_id or record.status not in _ACTIVE:
+                continue
+            if record.status is StayStatus.IN_HOUSE:
+                return record
+            if best is None or record.eta < best.eta:
+                best = record
+        return best
+
+    # ---- PMS events ----
+
+    async def handle(self, event: PmsEvent) -> PmsResult:
+        """Apply one PMS event; durable when this returns. `PmsRefused` says why not."""
+        async with self._lock:
+            now = self._clock.now()
+            record = self._stays.get(event.reservation_id)
+            outcome = apply(record.state if record is not None else None, event)
+            if outcome.kind is OutcomeKind.REFUSED:
+                raise PmsRefused(outcome.reason or "refused")
+            if outcome.kind is OutcomeKind.DUPLICATE:
+                assert record is not None  # a duplicate is of a known reservation
+                return PmsResult(outcome=outcome.kind, stay=record)
+            assert outcome.state is not None
+            before = record.model_copy(deep=True) if record is not None else None
+            if record is None:
+                record = StayRecord.new(outcome.state, now)
+            else:
+                old_room = record.room_id
+                for key, value in record.with_state(outcome.state, now):
+                    setattr(record, key, value)
+                self._on_room_change(record, old_room, event, now)
+            self._react(record, event, now)
+            self._stays[record.reservation_id] = record
+            try:
+                await self._stays_store.save([record])
+            except BaseException:
+                # Not durable, so not taken: the PMS will offer it again.
+                if before is None:
+                    self._stays.pop(event.reservation_id, None)
+                else:
+                    self._stays[event.reservation_id] = before
+                raise
+            self._dirty.discard(record.reservation_id)
+        self._wake.set()
+        return PmsResult(outcome=outcome.kind, stay=record)
+
+    def _on_room_change(
+        self, record: StayRecord, old_room: str | None, event: PmsEvent, now: float
+    ) -> None:
+        if old_room is None or old_room == record.room_id:
+            return
+        if isinstance(event, RoomMoved):
+            record.note(f"moved from {old_room} to {record.room_id}")
+            self._released(record, old_room)
+            record.scene_applied_at = None
+            record.door_opened_at = None
+            record.vacant_since = None
+            record.last_activity = now
+        else:
+            record.note(f"room changed from {old_room} to {record.room_id}")
+            self._released(record, old_room)
+            record.precondition = None
+
+    def _released(self, record: StayRecord, room_id: str) -> None:
+        """A room the stay no longer has: eco if we had touched it, make-up if lived in."""
+        if record.intent is not None and record.intent.room_id == room_id:
+            record.released.append(room_id)
+        if record.status is StayStatus.IN_HOUSE:
+            record.make_up.append(room_id)
+        if record.prep_room_id == room_id:
+            record.cancel_tasks.extend(record.prep_task_ids)
+            record.prep_task_ids = []
+            record.prep_room_id = None
+
+    def _react(self, record: StayRecord, event: PmsEvent, now: float) -> None:
+        match event:
+            case ReservationCreated() | ReservationChanged():
+                if record.precondition is not None and record.precondition.started_at is None:
+                    record.precondition = None  # re-planned at the next tick
+                elif (
+                    record.precondition is not None
+                    and abs(record.precondition.planned_eta - record.eta) > 60
+                ):
+                    record.note("ETA changed after pre-conditioning started: re-planned")
+                    record.precondition = None
+                self._expect_profile(record)
+            case CheckedIn():
+                record.checked_in_at = now
+                record.last_activity = now
+                record.note(f"checked in to {record.room_id}")
+            case _:
+                if record.status is StayStatus.CHECKED_OUT:
+                    record.checked_out_at = now
+                    record.vacant_since = None
+                    record.note("checked out")
+                    if record.room_id is not None:
+                        record.make_up.append(record.room_id)
+                elif record.status in (StayStatus.CANCELLED, StayStatus.NO_SHOW):
+                    record.note(f"{record.status.value.replace('_', '-')}: plan released")
+                    for task_id in record.prep_task_ids:
+                        record.cancel_tasks.append(task_id)
+                    record.prep_task_ids = []
+
+    def _expect_profile(self, record: StayRecord) -> None:
+        sync = self._sync()
+        if sync is not None and record.loyalty_id is not None:
+            sync.expect(self._profiles().pseudonym(record.loyalty_id), record.eta)
+
+    # ---- the twin ----
+
+    def on_twin_change(self, room: RoomTwin, device: Device) -> None:
+        """Bookkeeping only (no I/O): door, motion and the guest's own settings."""
+        if device not in _WATCHED:
+            return
+        record = self._in_room(room.room_id)
+        state = room.state(device)
+        now = self._clock.now()
+        if isinstance(state, ThermostatState):
+            self._thermostat(room.room_id, record, state, now)
+        if record is None or record.status is not StayStatus.IN_HOUSE:
+            return
+        if isinstance(state, DoorState | OccupancyState):
+            if self._presence(record, state, now):
+                self._wake.set()
+        elif record.scene_applied_at is not None:
+            self._guest_setting(record, state, now)
+        self._dirty.add(record.reservation_id)
+
+    def _presence(self, record: StayRecord, state: DoorState | OccupancyState, now: float) -> bool:
+        """Door and motion: activity, the first door opening, a return. True if urgent."""
+        if isinstance(state, OccupancyState):
+            if not state.occupied:
+                return False
+            record.last_activity = max(record.last_activity or 0.0, state.last_motion or now)
+        else:
+            record.last_activity = now
+            if not state.open:
+                return False
+            if record.door_opened_at is None:
+                record.door_opened_at = now
+                record.note(f"door opened at {self._local(now):%H:%M}")
+        if record.vacant_since is not None:
+            record.vacant_since = None
+            record.note("guest back: comfort restored")
+        return True
+
+    def _guest_setting(self, record: StayRecord, state: object, now: float) -> None:
+        """A device set to something else than the scene gave it: the guest's choice."""
+        scene = record.scene_values
+        if isinstance(state, MattressState) and state.firmness != scene.get("mattress"):
+            record.behaviour.firmness = state.firmness
+        elif isinstance(state, CurtainsState) and state.position != scene.get("curtains"):
+            record.behaviour.curtains = state.position
+        elif (
+            isinstance(state, LightsState) and state.on and state.scene.value != scene.get("lights")
+        ):
+            local = self._local(now)
+            day = local.toordinal()
+            if local.hour in _EVENING_HOURS and day not in record.behaviour.scene_days:
+                record.behaviour.scene_days.append(day)
+                scenes = record.behaviour.evening_scenes
+                scenes[state.scene.value] = scenes.get(state.scene.value, 0) + 1
+
+    def _thermostat(
+        self, room_id: str, record: StayRecord | None, state: ThermostatState, now: float
+    ) -> None:
+        self.learning.observe(room_id, state.ts, state.temperature_c, state.action)
+        current = (state.mode, state.setpoint_c)
+        previous = self._seen.get(room_id)
+        self._seen[room_id] = current
+        if record is None or record.status is not StayStatus.IN_HOUSE:
+            return
+        behaviour = record.behaviour
+        if behaviour.setpoint_c != state.setpoint_c:
+            self._hold(record, now)
+            behaviour.setpoint_c = state.setpoint_c
+            behaviour.since = now
+        if previous is None or previous == current:
+            return
+        intent = record.intent
+        if (
+            intent is not None
+            and intent.room_id == room_id
+            and (intent.mode, intent.setpoint_c) == current
+        ):
+            return  # our own command arriving
+        if state.mode is HvacMode.ECO:
+            return  # a setback is never the guest's comfort choice
+        record.manual = ThermostatIntent(
+            room_id=room_id, mode=state.mode, setpoint_c=state.setpoint_c, reason="guest", at=now
+        )
+        behaviour.guest_changed_setpoint = True
+        record.note(f"guest set the thermostat to {state.setpoint_c:g} °C")
+        self._dirty.add(record.reservation_id)
+
+    def _hold(self, record: StayRecord, now: float) -> None:
+        """Credit the setpoint held since the last change (comfort only: eco is ours)."""
+        b = record.behaviour
+        if b.setpoint_c is not None and b.since is not None and record.vacant_since is None:
+            key = f"{b.setpoint_c:.1f}"
+            b.setpoint_s[key] = b.setpoint_s.get(key, 0.0) + max(0.0, now - b.since)
+        b.since = now
+
+    def on_outdoor(self, ts: float, temperature_c: float) -> None:
+        self.learning.outdoor.observe(ts, temperature_c)
+
+    def on_telemetry(self, room_id: str, ts: float, temperature_c: float) -> None:
+        thermostat = self._twin.room(room_id).thermostat
+        action = thermostat.action if thermostat is not None else None
+        self.learning.observe(room_id, ts, temperature_c, action)
+
+    # ---- the planner ----
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except EdgeError as exc:
+                log.warning("arrival planner: %s", exc)
+            except Exception:
+                # One bad stay must not stop the planner for the whole property.
+                log.exception("arrival planner tick failed")
+            await wait_event(self._wake, self._clock, self.config.tick_s)
+
+    async def tick(self) -> None:
+        """One planning pass over every stay; sends what the rooms lack."""
+        async with self._lock:
+            now = self._clock.now()
+            for record in list(self._stays.values()):
+                await self._plan(record, now)
+            await self._flush()
+        await self.learning.save_dirty()
+
+    async def _flush(self) -> None:
+        dirty = [self._stays[r] for r in sorted(self._dirty) if r in self._stays]
+        self._dirty.clear()
+        await self._stays_store.save(dirty)
+
+    async def _plan(self, record: StayRecord, now: float) -> None:
+        before = record.model_dump()
+        await self._side_effects(record, now)
+        if record.status is StayStatus.RESERVED and record.room_id is not None:
+            await self._plan_reserved(record, now)
+        elif record.status is StayStatus.IN_HOUSE and record.room_id is not None:
+            await self._plan_in_house(record, now)
+        elif record.status is StayStatus.CHECKED_OUT and record.observations_recorded is None:
+            await self._record_observations(record, now)
+        await self._reconcile(record, now)
+        if record.model_dump() != before:
+            self._dirty.add(record.reservation_id)
+
+    async def _preferences(self, record: StayRecord) -> dict[str, Preference]:
+        if record.loyalty_id is None:
+            return {}
+        return await self._profiles().preferences(record.loyalty_id)
+
+    async def _plan_reserved(self, record: StayRecord, now: float) -> None:
+        assert record.room_id is not None
+        if record.eta - now > max(self.config.prep_lead_s, DEFAULT_HORIZON_S):
+            return  # far ahead: the profile is being pre-fetched; nothing to do yet
+        prefs = await self._preferences(record)
+        record.target_c = comfort_target(prefs, self.config.default_target_c)
+        if record.eta - now <= self.config.prep_lead_s:
+            await self._prepare(record, prefs, now)
+        pre = record.precondition
+        if pre is not None and pre.started_at is not None:
+            return
+        room = self._twin.room(record.room_id)
+        thermostat = room.thermostat
+        room_c = thermostat.temperature_c if thermostat is not None else None
+        outdoor = self.learning.outdoor.mean(now)
+        plan = plan_preconditioning(
+            self.learning.estimate(record.room_id),
+            now=now,
+            eta=record.eta,
+            room_c=room_c if room_c is not None else record.target_c,
+            target_c=record.target_c,
+            outdoor_c=outdoor if outdoor is not None else (room_c or record.target_c),
+            margin=self.config.margin,
+        )
+        reason = plan.reason if outdoor is not None else f"{plan.reason} (no outdoor reading)"
+        started = now if now >= plan.start_at else None
+        record.precondition = Precondition(
+            target_c=record.target_c,
+            start_at=plan.start_at,
+            lead_s=plan.lead_s,
+            margin_s=plan.margin_s,
+            reason=reason,
+            planned_at=now,
+            planned_eta=record.eta,
+            room_id=record.room_id,
+            room_c=room_c,
+            outdoor_c=outdoor,
+            started_at=started,
+        )
+        if started is not None:
+            record.note(f"pre-conditioning {record.room_id} to {record.target_c:g} °C: {reason}")
+
+    async def _prepare(self, record: StayRecord, prefs: dict[str, Preference], now: float) -> None:
+        assert record.room_id is not None
+        if record.prep_room_id == record.room_id:
+            return
+        record.cancel_tasks.extend(record.prep_task_ids)
+        record.prep_task_ids = []
+        due_in = max(300.0, record.eta - self.config.prep_due_before_s - now)
+        eta_local = f"{self._local(record.eta):%H:%M}"
+        for index, item in enumerate(prep_items(prefs)):
+            request = TaskRequest(
+                request_id=f"prep:{record.reservation_id}:{record.room_id}:{index}",
+                room_id=record.room_id,
+                kind=item.kind,
+                source=Source.PMS,
+                preference_id=item.key,
+                note=f"Before the guest arrives ({eta_local}): {item.note}",
+                due_in_s=min(due_in, 7 * 86_400.0),
+            )
+            task, _ = await self._tasks.submit(request)
+            record.prep_task_ids.append(task.id)
+        record.prep_room_id = record.room_id
+        record.prep_eta = record.eta
+        if record.prep_task_ids:
+            record.note(f"{len(record.prep_task_ids)} preparation tasks for {record.room_id}")
+
+    async def _plan_in_house(self, record: StayRecord, now: float) -> None:
+        assert record.room_id is not None
+        if record.target_c is None:
+            prefs = await self._preferences(record)
+            record.target_c = comfort_target(prefs, self.config.default_target_c)
+        if record.door_opened_at is not None and record.scene_applied_at is None:
+            await self._door_open(record, now)
+        if record.vacant_since is None:
+            room = self._twin.room(record.room_id)
+            if self._empty(room, record, now):
+                record.vacant_since = now
+                if record.manual is not None:
+                    # The next planned event: the guest's setting ends here, and is
+                    # what the room comes back to.
+                    record.target_c = record.manual.setpoint_c
+                    record.manual = None
+                record.note(f"empty for {self.config.vacancy_s / 60:.0f} min: eco")
+
+    def _empty(self, room: RoomTwin, record: StayRecord, now: float) -> bool:
+        door = room.state(Device.DOOR)
+        occupancy = room.state(Device.OCCUPANCY)
+        if not isinstance(door, DoorState) or not isinstance(occupancy, OccupancyState):
+            return False  # without both sensors the room is never called empty
+        if door.open or occupancy.occupied:
+            return False
+        since = max(record.last_activity or 0.0, occupancy.last_motion or 0.0)
+        return now - since >= self.config.vacancy_s
+
+    async def _door_open(self, record: StayRecord, now: float) -> None:
+        assert record.room_id is not None
+        prefs = await self._preferences(record)
+        values: dict[str, int | str] = {}
+        for device, params in scene_commands(prefs):
+            try:
+                await self._commands.submit(record.room_id, device.value, params)
+            except EdgeError as exc:
+                log.warning("arrival: scene %s in %s: %s", device, record.room_id, exc)
+                continue
+            value = params.get("scene", params.get("position", params.get("firmness")))
+            if isinstance(value, int | str):
+                values[device.value] = value
+        record.scene_values = values
+        record.scene_applied_at = now
+        record.note("welcome scene applied")
+        keys = confirmation_keys(prefs)
+        if keys and record.confirmation_task_id is None:
+            record.confirm_keys = keys
+            listed = ", ".join(f"{key_label(k)} ({_plain(prefs[k].value)})" for k in keys)
+            task, _ = await self._tasks.submit(
+                TaskRequest(
+                    request_id=f"confirm:{record.reservation_id}",
+                    room_id=record.room_id,
+                    skill=Skill.FRONT_DESK,
+                    kind="request",
+                    source=Source.PMS,
+                    note=f"Last stay over six months ago: ask the guest to confirm {listed}"[:500],
+                )
+            )
+            record.confirmation_task_id = task.id
+            record.note(f"confirmation requested: {', '.join(keys)}")
+
+    async def _side_effects(self, record: StayRecord, now: float) -> None:
+        """Queued one-off work: cancel tasks, make up vacated rooms."""
+        while record.cancel_tasks:
+            task_id = record.cancel_tasks[0]
+            try:
+                await self._tasks.cancel(task_id, "the reservation changed")
+            except EdgeError as exc:
+                log.info("arrival: task %d not cancelled: %s", task_id, exc)
+            record.cancel_tasks.pop(0)
+        while record.make_up:
+            room_id = record.make_up[0]
+            await self._tasks.submit(
+                TaskRequest(
+                    request_id=f"vacated:{record.reservation_id}:{room_id}:{len(record.notes)}",
+                    room_id=room_id,
+                    kind="make_up_room",
+                    source=Source.PMS,
+                    note="The guest has left the room",
+                )
+            )
+            record.make_up.pop(0)
+        del now
+
+    # ---- the thermostat ----
+
+    def _desired(  # noqa: PLR0911 - one answer per case of the stay
+        self, record: StayRecord, now: float
+    ) -> tuple[str, HvacMode, float, str] | None:
+        """(room, mode, setpoint, why) the stay wants of its room now, or None."""
+        room_id, target = record.room_id, record.target_c
+        if room_id is None or target is None:
+            return None
+        if record.status is StayStatus.RESERVED:
+            pre = record.precondition
+            if pre is not None and pre.started_at is not None:
+                if now > record.eta + self.config.late_hold_s:
+                    return room_id, HvacMode.ECO, target, "late: eco until check-in"
+                return room_id, HvacMode.AUTO, target, "precondition"
+            if record.intent is not None and record.intent.reason == "precondition":
+                return room_id, HvacMode.ECO, target, "re-planned: eco until the new start"
+            return None
+        if record.status is StayStatus.IN_HOUSE:
+            if record.vacant_since is not None:
+                return room_id, HvacMode.ECO, target, "vacant"
+            if record.manual is not None:
+                return None  # the guest's own setting wins
+            return room_id, HvacMode.AUTO, target, "comfort"
+        done = record.status is StayStatus.CHECKED_OUT or record.intent is not None
+        if done and self._in_room(room_id) is None:
+            return room_id, HvacMode.ECO, target, record.status.value
+        return None
+
+    async def _reconcile(self, record: StayRecord, now: float) -> None:
+        for room_id in list(record.released):
+            if self._in_room(room_id) is None:
+                target = record.target_c or self.config.default_target_c
+                if await self._send(record, room_id, HvacMode.ECO, target, "released", now):
+                    record.released.remove(room_id)
+            else:
+                record.released.remove(room_id)  # another stay has it now
+        wanted = self._desired(record, now)
+        if wanted is None:
+            return
+        room_id, mode, setpoint, why = wanted
+        intent = record.intent
+        if intent is not None and (intent.room_id, intent.mode, intent.setpoint_c) == (
+            room_id,
+            mode,
+            setpoint,
+        ):
+            return
+        await self._send(record, room_id, mode, setpoint, why, now)
+
+    async def _send(
+        self,
+        record: StayRecord,
+        room_id: str,
+        mode: HvacMode,
+        setpoint: float,
+        why: str,
+        now: float,
+    ) -> bool:
+        params: dict[str, Any] = {"mode": mode.value, "setpoint_c": setpoint}
+        try:
+            command = await self._commands.submit(room_id, Device.THERMOSTAT.value, params)
+        except EdgeError as exc:
+            log.info("arrival: thermostat %s not sent (%s); retried next tick", room_id, exc)
+            return False
+        record.intent = ThermostatIntent(
+            room_id=room_id,
+            mode=mode,
+            setpoint_c=setpoint,
+            reason=why,
+            at=now,
+            command_id=command.id,
+        )
+        self._dirty.add(record.reservation_id)
+        return True
+
+    # ---- check-out ----
+
+    async def _record_observations(self, record: StayRecord, now: float) -> None:
+        if record.loyalty_id is None:
+            record.observations_recorded = 0
+            return
+        profiles = self._profiles()
+        self._hold(record, record.checked_out_at or now)
+        count = 0
+        for key, value in self._learned(record):
+            await profiles.record(
+                record.loyalty_id, key, value, ObservationKind.OBSERVED, record.reservation_id
+            )
+            count += 1
+        record.observations_recorded = count
+        if count:
+            record.note(f"{count} observations of the stay recorded for the guest's profile")
+            sync = self._sync()
+            if sync is not None:
+                sync.nudge()
+
+    def _learned(self, record: StayRecord) -> list[tuple[str, Any]]:
+        """What the stay says about the guest, in catalogue keys and values."""
+        b = record.behaviour
+        learned: list[tuple[str, Any]] = []
+        if b.guest_changed_setpoint and b.setpoint_s:
+            value, held = max(b.setpoint_s.items(), key=lambda kv: (kv[1], kv[0]))
+            if held >= _MIN_HELD_S and 16.0 <= float(value) <= 30.0:
+                learned.append(("room.temperature_c", round(float(value) * 2) / 2))
+        if b.firmness is not None:
+            learned.append(("bed.mattress_firmness", firmness_word(b.firmness)))
+        if b.curtains is not None:
+            learned.append(("room.curtains", curtains_word(b.curtains)))
+        if b.evening_scenes:
+            scene, evenings = max(b.evening_scenes.items(), key=lambda kv: (kv[1], kv[0]))
+            if evenings >= 2 and scene != "off":
+                learned.append(("room.light_scene", scene))
+        return learned
+
+    def _local(self, ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, self._zone)
+
+
+_WATCHED = frozenset(
+    {
+        Device.THERMOSTAT,
+        Device.DOOR,
+        Device.OCCUPANCY,
+        Device.MATTRESS,
+        Device.CURTAINS,
+        Device.LIGHTS,
+    }
+)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(str(v).replace("_", " ") for v in value)
+    return str(value).replace("_", " ")
