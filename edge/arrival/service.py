@@ -528,6 +528,9 @@ class ArrivalService:
         if record.target_c is None:
             prefs = await self._preferences(record)
             record.target_c = comfort_target(prefs, self.config.default_target_c)
+        if record.prep_eta is not None and record.prep_room_id != record.room_id:
+            # Moved rooms: what was prepared follows the guest.
+            await self._prepare(record, await self._preferences(record), now)
         if record.door_opened_at is not None and record.scene_applied_at is None:
             await self._door_open(record, now)
         if record.vacant_since is None:

@@ -1,0 +1,150 @@
+"""Arrival rules on a real broker: room moves, cancellations, dormant profiles, restarts.
+
+The PMS events go straight to `ArrivalService.handle` (the HTTP route is covered in
+`test_arrival.py`); rooms are simulated, the hotel clock runs 600× real time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edge.arrival.stays import StayRecord
+from edge.dispatch.model import Skill, Source, TaskStatus
+from edge.gateway import Gateway
+from edge.profiles import GuestProfiles
+from firmware_sim.config import OutdoorConfig, SimConfig, ThermalConfig
+from firmware_sim.property import SimulatedProperty
+from shared.broker import BrokerAddress
+from shared.clock import ManualClock, SimulatedClock
+from shared.crypto import open_keyring
+from shared.layout import PropertyLayout
+from shared.messages import HvacMode
+from shared.pms import (
+    Cancelled,
+    CheckedIn,
+    ReservationCreated,
+    RoomMoved,
+    StayStatus,
+)
+from shared.preferences import ObservationKind
+from tests.fixtures.property import WAIT_S, eventually, fast_settings, unique_property_id
+
+DAY = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+H = 3600.0
+SIM = SimConfig(
+    thermal=ThermalConfig(initial_mode=HvacMode.ECO, initial_setpoint_c=20.0),
+    outdoor=OutdoorConfig(mean_c=8.0, daily_amplitude_c=0.0),
+)
+
+
+def at(hours: float) -> float:
+    return DAY + hours * H
+
+
+async def test_moves_cancellations_dormant_profiles_and_a_restart(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id("rules")
+    clock = SimulatedClock(start=at(13), speed=600.0)
+    layout = PropertyLayout.generate(property_id, 3)
+    settings = fast_settings(property_id, broker_address, tmp_path, 3)
+    sim = SimulatedProperty(property_id, layout.room_ids, broker_address, clock, seed=5, config=SIM)
+    guest, late = "LOY-7", "LOY-8"
+    async with sim:
+        await sim.wait_connected(timeout=WAIT_S)
+        async with Gateway(settings, clock, layout=layout) as gateway:
+            await eventually(lambda: gateway.twin.rooms_complete == 3, "rooms twinned")
+            arrivals = gateway.arrivals
+
+            def stay(reservation: str) -> StayRecord:
+                record = arrivals.stay(reservation)
+                assert record is not None
+                return record
+
+            # A guest last in the house seven months ago: their preferences are dormant.
+            keyring = open_keyring(settings.keyring_path, settings.environment)
+            old = GuestProfiles(
+                property_id,
+                keyring,
+                gateway.profile_store,
+                ManualClock(start=at(13) - 210 * 86_400),
+                node_id="old-stay",
+            )
+            await old.record(guest, "room.temperature_c", 23.0, ObservationKind.OBSERVED, "S0")
+            await old.record(guest, "bed.pillow", "latex", ObservationKind.OBSERVED, "S0")
+
+            now = clock.now()
+            await arrivals.handle(
+                ReservationCreated(
+                    event_id="c1", ts=now, reservation_id="A", loyalty_id=guest,
+                    room_id="101", eta=now + 600, nights=2,
+                )
+            )  # fmt: skip
+            await arrivals.handle(
+                ReservationCreated(
+                    event_id="c2", ts=now, reservation_id="B", loyalty_id=late,
+                    room_id="103", eta=now + 1800, nights=1,
+                )
+            )  # fmt: skip
+            await eventually(lambda: bool(stay("A").prep_task_ids), "A's preparation")
+            await eventually(
+                lambda: (p := stay("B").precondition) is not None and p.started_at is not None,
+                "B pre-conditioning (an unlearned room starts early)",
+            )
+            await eventually(
+                lambda: sim.room("103").thermostat.mode is HvacMode.AUTO, "103 warming up"
+            )
+
+            # B cancels: its room goes back to eco, its preparation is withdrawn.
+            await arrivals.handle(Cancelled(event_id="c3", ts=clock.now(), reservation_id="B"))
+            await eventually(lambda: sim.room("103").thermostat.mode is HvacMode.ECO, "103 eco")
+            assert stay("B").status is StayStatus.CANCELLED
+
+            # A checks in; the first door opening asks the guest to confirm.
+            await arrivals.handle(
+                CheckedIn(event_id="c4", ts=clock.now(), reservation_id="A", room_id="101")
+            )
+            sim.room("101").open_door()
+            await eventually(lambda: stay("A").confirmation_task_id is not None, "confirmation")
+            assert stay("A").confirm_keys == ["bed.pillow", "room.temperature_c"]
+            confirm = gateway.tasks.get(stay("A").confirmation_task_id or 0)
+            assert confirm.skill is Skill.FRONT_DESK
+            assert "latex" in (confirm.note or "")
+            assert confirm.source is Source.PMS
+            await eventually(lambda: sim.room("101").setpoint_c == 23.0, "101 at the guest's 23 °C")
+
+            # A moves to 102: the new room gets comfort, the old one eco and a make-up.
+            await arrivals.handle(
+                RoomMoved(
+                    event_id="c5", ts=clock.now(), reservation_id="A",
+                    from_room_id="101", to_room_id="102",
+                )
+            )  # fmt: skip
+            await eventually(
+                lambda: (
+                    sim.room("102").thermostat.mode is HvacMode.AUTO
+                    and sim.room("102").setpoint_c == 23.0
+                ),
+                "102 at comfort",
+            )
+            await eventually(lambda: sim.room("101").thermostat.mode is HvacMode.ECO, "101 eco")
+            make_up = [t for t in gateway.tasks.tasks() if t.kind == "make_up_room"]
+            assert [t.room_id for t in make_up] == ["101"]
+            await eventually(lambda: stay("A").prep_room_id == "102", "preparation follows")
+            prep = [gateway.tasks.get(i) for i in stay("A").prep_task_ids]
+            assert [(t.room_id, t.kind) for t in prep] == [("102", "extra_pillow")]
+            withdrawn = [t for t in gateway.tasks.tasks() if t.status is TaskStatus.CANCELLED]
+            assert [(t.room_id, t.request_id) for t in withdrawn] == [("101", "prep:A:101:0")]
+            learned = arrivals.learning.estimate("101").samples
+            before = stay("A").model_dump()
+
+        # A restart: the stays and what was learned come back from the store.
+        async with Gateway(settings, clock, layout=layout) as gateway:
+            again = gateway.arrivals.stay("A")
+            assert again is not None
+            assert again.room_id == "102"
+            assert again.status is StayStatus.IN_HOUSE
+            assert again.confirm_keys == before["confirm_keys"]
+            assert gateway.arrivals.learning.estimate("101").samples == learned
+            assert again.prep_task_ids == before["prep_task_ids"]
