@@ -55,10 +55,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import njit, types
+from numba.extending import intrinsic
 
 __all__ = ["Assignment", "solve", "warm_up"]
 
@@ -98,32 +101,84 @@ class Assignment:
 
 
 @njit(cache=True)
-def _bad_entry(ci):  # type: ignore[no-untyped-def]
-    """Index of the first NaN or -inf in the row, or -1.
-
-    Called on each row just before the reduction reads it, so the row is then in
-    cache: validation costs no extra trip to memory. Counting first keeps the common
-    path branch-free (it vectorises); only a bad row is searched again.
-    """
-    m = ci.shape[0]
-    bad = np.int64(0)
-    for j in range(m):
-        bad += np.int64(not ci[j] > -np.inf)  # false for NaN and for -inf
-    if bad:
-        for j in range(m):
-            if not ci[j] > -np.inf:
-                return j
+def _first_bad(ci):  # type: ignore[no-untyped-def]
+    """Index of the first NaN or -inf in a row known to hold one."""
+    for j in range(ci.shape[0]):
+        if not ci[j] > -np.inf:  # false for NaN and for -inf
+            return j
     return -1
 
 
-@njit(cache=True, fastmath={"nnan", "nsz"})
+def _fmin_typer(typingctx, a, b):  # type: ignore[no-untyped-def]
+    """min(a, b) of two floats that are not NaN, as LLVM's minnum with `nnan` and `nsz`.
+
+    Numba writes min() and ``a if a < b else b`` as a compare and a select that carry
+    no fast-math flags, and LLVM then refuses to vectorise a min reduction: it runs
+    one element at a time (about 2.3x slower over a row of 400). This form vectorises.
+    """
+    if a != types.float64 or b != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType(), ir.DoubleType()])
+        fn = builder.module.declare_intrinsic("llvm.minnum", [ir.DoubleType()], fnty)
+        return builder.call(fn, args, fastmath=("nnan", "nsz"))
+
+    return types.float64(types.float64, types.float64), codegen
+
+
+# Any: numba's stubs type an intrinsic's call with the typer's signature, context included.
+_fmin: Any = intrinsic(_fmin_typer)
+
+
+@njit(cache=True)
 def _min_reduced(ci, v, lo, hi):  # type: ignore[no-untyped-def]
-    """min(ci[j] - v[j] for lo <= j < hi), +inf if empty (input has no NaN: `nnan`)."""
+    """min(ci[j] - v[j] for lo <= j < hi), +inf if empty. The row holds no NaN."""
     best = np.inf
     for j in range(lo, hi):
-        h = ci[j] - v[j]
-        best = h if h < best else best
+        best = _fmin(best, ci[j] - v[j])
     return best
+
+
+@njit(cache=True)
+def _scan_row(ci, v):  # type: ignore[no-untyped-def]
+    """(min(ci - v), number of NaN or -inf entries), in one vectorised pass.
+
+    Validation rides along with the first read of the row: it costs no extra trip to
+    memory. With a bad entry the minimum is meaningless and must not be used.
+    """
+    best = np.inf
+    bad = np.int64(0)
+    for j in range(ci.shape[0]):
+        x = ci[j]
+        bad += np.int64(not x > -np.inf)  # false for NaN and for -inf
+        best = _fmin(best, x - v[j])
+    return best, bad
+
+
+@njit(cache=True)
+def _at_min(ci, v, u1, y):  # type: ignore[no-untyped-def]
+    """Second pass over a row none of whose reduced costs is below u1 (finite).
+
+    Returns (j1, jf, n_min, above): the first column at u1, the first unassigned one
+    there (y < 0; -1 if none), how many columns are at u1, and the smallest reduced
+    cost above u1 (+inf if none). The second-smallest reduced cost is u1 if n_min > 1,
+    else `above`. Four reductions in one loop, each of which vectorises (a loop that
+    tracks a running minimum and its index runs at about a third of their speed).
+    """
+    m = ci.shape[0]
+    j1 = m
+    jf = m
+    n_min = np.int64(0)
+    above = np.inf
+    for j in range(m):
+        h = ci[j] - v[j]
+        at = h == u1
+        j1 = min(j1, j if at else m)
+        jf = min(jf, j if (at & (y[j] < 0)) else m)  # `&`: `and` would branch
+        n_min += np.int64(at)
+        above = _fmin(above, h + (np.inf if at else 0.0))  # h > u1 unless at
+    return j1, (jf if jf < m else -1), n_min, above
 
 
 @njit(cache=True)
@@ -140,21 +195,6 @@ def _first_reduced(ci, v, val, skip):  # type: ignore[no-untyped-def]
     for j in range(m):
         k = min(k, j if (ci[j] - v[j] == val and j != skip) else m)
     return k if k < m else -1
-
-
-@njit(cache=True)
-def _two_smallest(ci, v):  # type: ignore[no-untyped-def]
-    """(u1, u2, j1): smallest and second-smallest of ci - v, column of the smallest.
-
-    j1 is -1 when no entry is finite.
-    """
-    m = ci.shape[0]
-    u1 = _min_reduced(ci, v, 0, m)
-    if u1 == np.inf:
-        return u1, u1, -1
-    j1 = _first_reduced(ci, v, u1, -1)
-    u2 = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m))
-    return u1, u2, j1
 
 
 @njit(cache=True)
@@ -187,18 +227,17 @@ def _reduce_rows(c, x, y, v, free):  # type: ignore[no-untyped-def]
     n_free = 0
     for i in range(n):
         ci = c[i]
-        j = _bad_entry(ci)
-        if j >= 0:
-            return n_free, i, j
-        u1 = _min_reduced(ci, v, 0, m)
-        j1 = _first_free_reduced(ci, v, u1, y) if u1 < np.inf else -1
+        u1, bad = _scan_row(ci, v)
+        if bad:
+            return n_free, i, _first_bad(ci)
+        j1 = -1
+        if u1 < np.inf:
+            _, j1, n_min, above = _at_min(ci, v, u1, y)
         if j1 >= 0:
             x[i] = j1
             y[j1] = i
-            if transfer:
-                gap = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m)) - u1
-                if gap < np.inf:
-                    v[j1] -= gap
+            if transfer and n_min == 1 and above < np.inf:
+                v[j1] -= above - u1
         else:
             free[n_free] = i
             n_free += 1
@@ -221,27 +260,28 @@ def _reduce_columns(c, x, y, v, free):  # type: ignore[no-untyped-def]
         v[j] = np.inf
     for i in range(n):
         ci = c[i]
-        bad = _bad_entry(ci)
-        if bad >= 0:
-            return 0, i, bad
+        bad = np.int64(0)
         for j in range(m):  # row by row, branch-free: column minima of a C-order matrix
-            v[j] = min(v[j], ci[j])
+            cij = ci[j]
+            bad += np.int64(not cij > -np.inf)  # false for NaN and for -inf
+            v[j] = min(v[j], cij)
+        if bad:
+            return 0, i, _first_bad(ci)
     for j in range(m):
         if v[j] == np.inf:
             v[j] = 0.0  # a column nobody may take: the augmentation will find out
     n_free = 0
     for i in range(n):
         ci = c[i]
-        j1 = _first_free_reduced(ci, v, 0.0, y)
+        _, j1, n_min, above = _at_min(ci, v, 0.0, y)
         if j1 < 0:
             free[n_free] = i
             n_free += 1
             continue
         x[i] = j1
         y[j1] = i
-        gap = min(_min_reduced(ci, v, 0, j1), _min_reduced(ci, v, j1 + 1, m))
-        if gap < np.inf:
-            v[j1] -= gap
+        if n_min == 1 and above < np.inf:
+            v[j1] -= above
     return n_free, -1, -1
 
 
@@ -253,7 +293,7 @@ def _augmenting_row_reduction(c, x, y, v, free, n_free):  # type: ignore[no-unty
     dual to its second-cheapest, displacing the previous owner, which then tries again.
     Duals only decrease, so a column that was never assigned keeps a zero dual.
     """
-    n = c.shape[0]
+    n, m = c.shape
     for _ in range(2):
         k = 0
         prv = n_free
@@ -264,12 +304,14 @@ def _augmenting_row_reduction(c, x, y, v, free, n_free):  # type: ignore[no-unty
             i = free[k]
             k += 1
             ci = c[i]
-            u1, u2, j1 = _two_smallest(ci, v)
-            if j1 < 0:
+            u1 = _min_reduced(ci, v, 0, m)
+            if u1 == np.inf:
                 # No allowed column at all: the augmentation phase will skip it.
                 free[n_free] = i
                 n_free += 1
                 continue
+            j1, _, n_min, above = _at_min(ci, v, u1, y)
+            u2 = u1 if n_min > 1 else above
             i0 = y[j1]
             lowered = v[j1] - (u2 - u1)
             # Compare the new dual, not u1 < u2: a gap below v's precision is a tie.
@@ -316,7 +358,7 @@ def _relax(ci, w, h, dd, pred, i):  # type: ignore[no-untyped-def]
         new = cred if better else old
         dd[j] = new
         pred[j] = i if better else pred[j]
-        best = min(best, new)
+        best = _fmin(best, new)
     return best
 
 
@@ -335,7 +377,7 @@ def _shortest_path(c, start, y, v, dd, w, dist, pred, ready, scan):  # type: ign
         dj = ci[j] - v[j]
         dd[j] = dj
         pred[j] = start
-        best = min(best, dj)
+        best = _fmin(best, dj)
     n_ready = 0
     while True:
         if best == np.inf:
@@ -363,7 +405,7 @@ def _shortest_path(c, start, y, v, dd, w, dist, pred, ready, scan):  # type: ign
             i = y[j]
             # u_i - distance: the row's dual is implicit, c[i, x_i] - v[x_i].
             h = c[i, j] - v[j] - reached
-            best = min(best, _relax(c[i], w, h, dd, pred, i))
+            best = _fmin(best, _relax(c[i], w, h, dd, pred, i))
 
 
 @njit(cache=True)
