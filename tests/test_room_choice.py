@@ -10,6 +10,9 @@ from scipy.optimize import linear_sum_assignment
 
 from edge.arrival.room_choice import (
     LATE_COST,
+    LATE_MINUTES_CAP,
+    TIER_WEIGHTS,
+    WISH_WEIGHTS,
     Arrival,
     FreeRoom,
     LoyaltyTier,
@@ -19,6 +22,7 @@ from edge.arrival.room_choice import (
     build_costs,
     fit,
     recommend,
+    wish_check,
     wishes_from_preferences,
 )
 from edge.assignment import solve
@@ -27,6 +31,7 @@ from shared.preferences import validate
 
 DAY0 = 1_780_000_000.0  # some midnight-ish POSIX time
 TYPES = ("standard", "deluxe", "suite")
+TIERS = tuple(LoyaltyTier)
 
 
 def _room(room_id: str, **kw: object) -> FreeRoom:
@@ -108,6 +113,47 @@ def test_the_optimum_equals_scipys(seed: int) -> None:
     recs = recommend(arrivals, rooms)
     assert all(r.status is RecommendationStatus.RECOMMENDED for r in recs)
     assert sum(r.cost or 0.0 for r in recs) == pytest.approx(total, abs=1e-9)
+
+
+_WISH_OF_WORDS = {
+    "high floor": "floor",
+    "low floor": "floor",
+    "quiet side": "quiet",
+    "away from the lift": "lift",
+    "near the lift": "lift",
+}
+
+
+def _pair_cost(arrival: Arrival, room: FreeRoom, floors: tuple[int, int]) -> float:
+    """The module doc's cost of one pair, computed the slow way."""
+    if room.room_type != arrival.room_type or room.ready_at is None:
+        return float("inf")
+    tier = TIER_WEIGHTS[arrival.tier]
+    _, missed = wish_check(arrival.wishes, room, floors)
+    cost = 0.0
+    for words in missed:
+        wish = _WISH_OF_WORDS.get(words) or ("view" if words.endswith(" view") else "bed_type")
+        cost += WISH_WEIGHTS[wish] * tier
+    wait = room.ready_at - arrival.eta
+    if wait > 0:
+        minutes = min(-(-wait // 60), LATE_MINUTES_CAP)
+        cost += LATE_COST + minutes * tier
+    return cost
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_vectorised_matrix_equals_the_pairwise_cost(seed: int) -> None:
+    arrivals, rooms = _random_day(300 + seed, n_arrivals=40, n_rooms=50, enough=False)
+    # Some arrivals before every room is ready, and odd ETAs: waits of every length.
+    arrivals += [
+        _arrival(f"E{k}", eta_h=k * 1.37, room_type=TYPES[k % 3], tier=TIERS[k % 4])
+        for k in range(12)
+    ]
+    problem = build_costs(arrivals, rooms)
+    expected = np.array(
+        [[_pair_cost(a, r, problem.floors) for r in problem.rooms] for a in problem.arrivals]
+    )
+    np.testing.assert_array_equal(problem.cost, expected)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -336,6 +336,26 @@ def _floors_of(rooms: Sequence[FreeRoom], floors: tuple[int, int] | None) -> tup
     return min(r.floor for r in rooms), max(r.floor for r in rooms)
 
 
+def _waiting_costs(
+    eta: npt.NDArray[np.float64], tier: npt.NDArray[np.float64], cols: Sequence[FreeRoom]
+) -> FloatMatrix:
+    """Waiting for the room: a flat cost per guest kept waiting, then minutes by tier.
+
+    Unscheduled rooms count as ready (they are forbidden elsewhere). In place where it
+    can be: a (n, m) temporary costs more than the arithmetic at these sizes.
+    """
+    ready = np.array([-np.inf if r.ready_at is None else r.ready_at for r in cols])
+    wait = np.subtract.outer(-eta, -ready)  # ready - eta
+    late = wait > 0.0
+    np.maximum(wait, 0.0, out=wait)
+    wait /= 60.0
+    np.ceil(wait, out=wait)
+    np.minimum(wait, LATE_MINUTES_CAP, out=wait)
+    wait *= tier[:, None]
+    wait += late * float(LATE_COST)
+    return wait  # type: ignore[no-any-return]
+
+
 def build_costs(
     arrivals: Iterable[Arrival],
     rooms: Iterable[FreeRoom],
@@ -354,25 +374,35 @@ def build_costs(
     if n == 0 or m == 0:
         return CostMatrix(rows, cols, np.zeros((n, m)), span)
 
+    # Rooms fall into few profiles (type, scheduled, floor half, side, lift, view, bed):
+    # the wish costs are computed per arrival and profile, then gathered per room.
+    mid = _mid_floor(span)
+    profile_of: dict[tuple[object, ...], int] = {}
+    room_profile = np.empty(m, dtype=np.intp)
+    for j, r in enumerate(cols):
+        key = (
+            r.room_type,
+            r.ready_at is not None,
+            r.floor >= mid,
+            r.floor <= mid,
+            r.quiet,
+            r.position_m <= LIFT_NEAR_M,
+            r.view,
+            r.bed_type,
+        )
+        room_profile[j] = profile_of.setdefault(key, len(profile_of))
+    profiles = list(profile_of)
     types: dict[str, int] = {}
-    r_type = _codes([r.room_type for r in cols], types)
+    p_type = _codes([str(p[0]) for p in profiles], types)
     a_type = _codes([a.room_type for a in rows], types)
     views: dict[str, int] = {}
-    r_view = _codes([r.view for r in cols], views)
+    p_view = _codes([p[6] for p in profiles], views)  # type: ignore[misc]
     a_view = _codes([a.wishes.view for a in rows], views)
     beds: dict[str, int] = {}
-    r_bed = _codes([r.bed_type for r in cols], beds)
+    p_bed = _codes([p[7] for p in profiles], beds)  # type: ignore[misc]
     a_bed = _codes([a.wishes.bed_type for a in rows], beds)
-
-    r_floor = np.array([r.floor for r in cols], dtype=np.float64)
-    mid = _mid_floor(span)
-    r_high = r_floor >= mid
-    r_low = r_floor <= mid
-    r_quiet = np.array([r.quiet for r in cols], dtype=bool)
-    r_near = np.array([r.position_m <= LIFT_NEAR_M for r in cols], dtype=bool)
-    r_ready = np.array(
-        [np.nan if r.ready_at is None else r.ready_at for r in cols], dtype=np.float64
-    )
+    p_flags = np.array([p[1:6] for p in profiles], dtype=bool)
+    p_scheduled, p_high, p_low, p_quiet, p_near = p_flags.T
 
     a_high = np.array([a.wishes.floor == "high" for a in rows], dtype=bool)
     a_low = np.array([a.wishes.floor == "low" for a in rows], dtype=bool)
@@ -382,27 +412,20 @@ def build_costs(
     a_eta = np.array([a.eta for a in rows], dtype=np.float64)
     a_tier = np.array([TIER_WEIGHTS[a.tier] for a in rows], dtype=np.float64)
 
-    # Missed wishes, weighted: each term is an (n, m) boolean times a whole number.
+    # Missed wishes, weighted, per arrival and profile: (n, profiles).
     w = WISH_WEIGHTS
-    miss = (a_high[:, None] & ~r_high[None, :]) | (a_low[:, None] & ~r_low[None, :])
-    cost: FloatMatrix = np.zeros((n, m), dtype=np.float64)
-    cost += miss * float(w["floor"])
-    cost += (a_quiet[:, None] & ~r_quiet[None, :]) * float(w["quiet"])
-    lift_miss = (a_away[:, None] & r_near[None, :]) | (a_near[:, None] & ~r_near[None, :])
-    cost += lift_miss * float(w["lift"])
-    cost += ((a_view[:, None] != 0) & (a_view[:, None] != r_view[None, :])) * float(w["view"])
-    cost += ((a_bed[:, None] != 0) & (a_bed[:, None] != r_bed[None, :])) * float(w["bed_type"])
-    cost *= a_tier[:, None]
+    miss = (a_high[:, None] & ~p_high[None, :]) | (a_low[:, None] & ~p_low[None, :])
+    small = miss * float(w["floor"])
+    small += (a_quiet[:, None] & ~p_quiet[None, :]) * float(w["quiet"])
+    lift_miss = (a_away[:, None] & p_near[None, :]) | (a_near[:, None] & ~p_near[None, :])
+    small += lift_miss * float(w["lift"])
+    small += ((a_view[:, None] != 0) & (a_view[:, None] != p_view[None, :])) * float(w["view"])
+    small += ((a_bed[:, None] != 0) & (a_bed[:, None] != p_bed[None, :])) * float(w["bed_type"])
+    small *= a_tier[:, None]
+    small[(a_type[:, None] != p_type[None, :]) | ~p_scheduled[None, :]] = np.inf
+    cost: FloatMatrix = np.take(small, room_profile, axis=1)
 
-    # Waiting for the room: a flat cost per guest kept waiting, then minutes by tier.
-    ready = np.where(np.isnan(r_ready), -np.inf, r_ready)  # unscheduled: forbidden below
-    wait_s = ready[None, :] - a_eta[:, None]
-    late = wait_s > 0.0
-    minutes = np.minimum(np.ceil(np.where(late, wait_s, 0.0) / 60.0), LATE_MINUTES_CAP)
-    cost += late * (LATE_COST + minutes * a_tier[:, None])
-
-    forbidden = (a_type[:, None] != r_type[None, :]) | np.isnan(r_ready)[None, :]
-    cost[forbidden] = np.inf
+    cost += _waiting_costs(a_eta, a_tier, cols)
     return CostMatrix(rows, cols, cost, span)
 
 
