@@ -231,16 +231,26 @@ def test_a_pin_outside_the_free_rooms_is_kept_and_a_pinned_out_type_is_explained
     assert recs[1].reason == "every free suite room is pinned by the front desk"
 
 
-def test_pins_that_cannot_all_hold_are_refused() -> None:
+def test_two_pins_of_one_room_the_earlier_arrival_keeps_it() -> None:
+    rooms = [_room("101"), _room("102")]
+    arrivals = [_arrival("A", eta_h=16), _arrival("B", eta_h=14)]
+    pins = [Pin(reservation_id="A", room_id="101"), Pin(reservation_id="B", room_id="101")]
+    b, a = recommend(arrivals, rooms, pins)
+    assert (b.reservation_id, b.status, b.room_id) == ("B", RecommendationStatus.PINNED, "101")
+    assert (a.status, a.room_id) == (RecommendationStatus.RECOMMENDED, "102")
+    assert a.reason.startswith("pin to room 101 set aside: also pinned for B, expected earlier;")
+
+
+def test_pins_that_cannot_hold_are_refused() -> None:
     rooms = [_room("101"), _room("102")]
     arrivals = [_arrival("A"), _arrival("B")]
     with pytest.raises(ValueError, match="not among arrivals"):
         recommend(arrivals, rooms, [Pin(reservation_id="Z", room_id="101")])
-    with pytest.raises(ValueError, match="room '101' is pinned twice"):
+    with pytest.raises(ValueError, match="reservation 'A' is pinned twice"):
         recommend(
             arrivals,
             rooms,
-            [Pin(reservation_id="A", room_id="101"), Pin(reservation_id="B", room_id="101")],
+            [Pin(reservation_id="A", room_id="101"), Pin(reservation_id="A", room_id="102")],
         )
     with pytest.raises(ValueError, match="listed twice"):
         recommend([_arrival("A"), _arrival("A", eta_h=9)], rooms)

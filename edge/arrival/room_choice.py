@@ -24,8 +24,8 @@ A pair's cost (integers, so that ties are exact)
   given (``+inf``). A room ready after the guest's ETA costs ``LATE_COST`` plus each
   minute of waiting (rounded up) times the tier's weight. ``LATE_COST`` is above what
   a whole day's missed wishes can add up to (64 per arrival at most), so no wish is
-  ever bought with a guest waiting: a room ready in time is given whenever the
-  day's other arrivals leave one.
+  ever bought with a guest waiting: the solver keeps the guests who wait few and
+  their waits short, and only then looks at wishes.
 * **Wishes.** Each wish the room misses costs the wish's weight (`WISH_WEIGHTS`) times
   the loyalty tier's weight (`TIER_WEIGHTS`): when rooms that meet a wish are scarce,
   the higher tier gets them first.
@@ -98,7 +98,7 @@ class LoyaltyTier(StrEnum):
 
 
 # A missed wish costs its weight times the tier's: a platinum guest's miss weighs 4×
-# a guest's without a tier, so scarce rooms go up the tiers first.
+# a guest's without a tier, so a wish that few rooms meet goes up the tiers first.
 TIER_WEIGHTS: Final[Mapping[LoyaltyTier, int]] = {
     LoyaltyTier.NONE: 1,
     LoyaltyTier.SILVER: 2,
@@ -118,8 +118,6 @@ WISH_WEIGHTS: Final[Mapping[str, int]] = {
 LATE_COST: Final = 100_000
 LATE_MINUTES_CAP: Final = 7 * 24 * 60  # keeps costs bounded whatever ready_at says
 LIFT_NEAR_M: Final = 15.0  # the first three doors from the lifts hear them
-
-_MAX_WISH = sum(WISH_WEIGHTS.values())
 
 
 class _Frozen(BaseModel):
@@ -214,8 +212,10 @@ class Recommendation(_Frozen):
     matched: tuple[str, ...] = ()
     missed: tuple[str, ...] = ()
     ready_at: Timestamp | None = None
-    wait_s: float | None = Field(default=None, ge=0.0)  # room ready after the ETA by
-    cost: float | None = None  # the pair's cost in the solved problem
+    # How long the guest would wait for the room after the ETA (0: ready in time);
+    # None without a room or without cleaning scheduled.
+    wait_s: float | None = Field(default=None, ge=0.0)
+    cost: float | None = None  # the pair's cost in the solved problem; None if pinned
 
 
 # ----------------------------------------------------------------------- wish checks
@@ -264,7 +264,8 @@ def fit(wishes: RoomWishes, room: FreeRoom, floors: tuple[int, int]) -> float:
 def wishes_from_preferences(values: Mapping[str, object]) -> RoomWishes:
     """A guest's wishes from effective preference values keyed as in the catalogue.
 
-    Reads ``room.floor``, ``room.quiet``, ``room.lift``, ``room.view`` and
+    ``values`` maps keys to plain values (``{key: pref.value}`` of a guest's effective
+    preferences). Reads ``room.floor``, ``room.quiet``, ``room.lift``, ``room.view`` and
     ``room.bed_type``; "any" (or an absent key) is no wish. Other keys are ignored.
     """
 
@@ -441,19 +442,35 @@ def _no_room_reason(room_type: str, free: Sequence[FreeRoom], pinned: Sequence[F
     return f"no free {room_type} room"
 
 
-def _read_pins(overrides: Iterable[Pin], arrivals: Sequence[Arrival]) -> dict[str, str]:
-    """reservation id -> pinned room id; refuses pins that cannot all hold."""
-    arrival_ids = {a.reservation_id for a in arrivals}
-    pins: dict[str, str] = {}
-    for pin in overrides:
-        if pin.reservation_id not in arrival_ids:
+def _read_pins(
+    overrides: Iterable[Pin], arrivals: Sequence[Arrival]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(reservation id -> pinned room id, reservation id -> why its pin was set aside).
+
+    Two arrivals pinned to one room: the one expected first keeps it, and the other is
+    recommended a room like any arrival, told why (a desk's slip should not hold up
+    the whole day's recommendation).
+    """
+    row = {a.reservation_id: i for i, a in enumerate(arrivals)}
+    given = list(overrides)
+    for pin in given:
+        if pin.reservation_id not in row:
             raise ValueError(f"pin for reservation {pin.reservation_id!r}, not among arrivals")
+    pins: dict[str, str] = {}
+    holder: dict[str, str] = {}
+    set_aside: dict[str, str] = {}
+    for pin in sorted(given, key=lambda p: (row[p.reservation_id], p.room_id)):
         if pin.reservation_id in pins:
             raise ValueError(f"reservation {pin.reservation_id!r} is pinned twice")
-        if pin.room_id in pins.values():
-            raise ValueError(f"room {pin.room_id!r} is pinned twice")
+        if pin.room_id in holder:
+            set_aside[pin.reservation_id] = (
+                f"pin to room {pin.room_id} set aside: also pinned for "
+                f"{holder[pin.room_id]}, expected earlier"
+            )
+            continue
         pins[pin.reservation_id] = pin.room_id
-    return pins
+        holder[pin.room_id] = pin.reservation_id
+    return pins, set_aside
 
 
 def _first_come(
@@ -517,13 +534,16 @@ def recommend(
     ``unassigned``, with the reason). ``floors`` is the property's (lowest, highest)
     guest floor for high/low wishes (default: the range of the rooms given).
 
+    Two arrivals pinned to one room: the one expected first keeps it; the other's pin
+    is set aside (its reason says so) and it is recommended a room like the rest.
+
     Raises `ValueError` for a reservation or room listed twice, a pin for a reservation
-    that is not among the arrivals, or two pins of one reservation or one room.
+    that is not among the arrivals, or two pins of one reservation.
     """
     all_arrivals = _order_arrivals(arrivals)
     all_rooms = _order_rooms(rooms)
     span = _floors_of(all_rooms, floors)
-    pins = _read_pins(overrides, all_arrivals)
+    pins, set_aside = _read_pins(overrides, all_arrivals)
     free = [r for r in all_rooms if r.room_id not in pins.values()]
     pinned_rooms = {r.room_id: r for r in all_rooms if r.room_id in pins.values()}
     served, left_out = _first_come(
@@ -559,6 +579,8 @@ def recommend(
                     reason=left_out.get(rid, "no room could be given"),
                 )
             )
+        if rid in set_aside:
+            out[-1] = out[-1].model_copy(update={"reason": f"{set_aside[rid]}; {out[-1].reason}"})
     return out
 
 
