@@ -22,6 +22,9 @@ counts as 0. "All met by some room" is the ceiling for each arrival alone: a fre
 of its type exists that meets every wish (quiet side and city view never go together
 in the generated layout, nor a deluxe room and a low floor).
 
+A second day has picky guests (``--picky 2``: every wish stated twice as often), so
+that the rooms meeting some wishes run short and the tiers compete for them.
+
 `run` and `format_table` are the API for other benchmarks (``bench/arrival.py``).
 """
 
@@ -80,6 +83,7 @@ class TierFit:
 @dataclass(frozen=True)
 class RoomChoiceResult:
     seed: int
+    picky: float  # how much more often than the base rates each wish is stated
     arrivals: int
     free_rooms: int
     repeats: int
@@ -100,8 +104,15 @@ class RoomChoiceResult:
         return abs(self.kernel_total - self.scipy_total) <= REL_TOL * scale
 
 
-def make_day(seed: int = 1) -> tuple[list[Arrival], list[FreeRoom]]:
-    """The benchmark's day: 300 arrivals and 400 free rooms (see the module doc)."""
+def make_day(seed: int = 1, picky: float = 1.0) -> tuple[list[Arrival], list[FreeRoom]]:
+    """The benchmark's day: 300 arrivals and 400 free rooms (see the module doc).
+
+    ``picky`` scales how often each wish is stated (2.0: twice as often, at most 95 %).
+    """
+
+    def p(share: float) -> float:
+        return min(0.95, share * picky)
+
     rng = random.Random(seed)
     layout = PropertyLayout.generate("bench-rooms", HOTEL_ROOMS)
     free_layout = sorted(rng.sample(range(HOTEL_ROOMS), FREE_ROOMS))
@@ -124,14 +135,14 @@ def make_day(seed: int = 1) -> tuple[list[Arrival], list[FreeRoom]]:
         # Mostly afternoon: a triangular draw between 12:00 and 23:00, peak at 15:00.
         eta = DAY0 + rng.triangular(12.0, 23.0, 15.0) * HOUR
         draw = rng.random()
-        floor = "high" if draw < 0.35 else "low" if draw < 0.43 else None
+        floor = "high" if draw < p(0.35) else "low" if draw < p(0.35) + p(0.08) else None
         draw = rng.random()
-        lift = "away" if draw < 0.25 else "near" if draw < 0.28 else None
-        view = rng.choice(("city", "garden")) if rng.random() < 0.20 else None
-        bed = rng.choices(("king", "twin"), (0.7, 0.3))[0] if rng.random() < 0.40 else None
+        lift = "away" if draw < p(0.25) else "near" if draw < p(0.25) + p(0.03) else None
+        view = rng.choice(("city", "garden")) if rng.random() < p(0.20) else None
+        bed = rng.choices(("king", "twin"), (0.7, 0.3))[0] if rng.random() < p(0.40) else None
         wishes = RoomWishes(
             floor=floor,
-            quiet=rng.random() < 0.30,
+            quiet=rng.random() < p(0.30),
             lift=lift,
             view=view,
             bed_type=bed,
@@ -227,10 +238,10 @@ def _scipy_total(cost: npt.NDArray[np.float64]) -> float:
     return float(cost[rows, cols].sum())
 
 
-def run(seed: int = 1, repeats: int = 9) -> RoomChoiceResult:
+def run(seed: int = 1, repeats: int = 9, picky: float = 1.0) -> RoomChoiceResult:
     """Measure one day (see the module doc); `repeats` solves per method, median."""
     warm_up()
-    arrivals, rooms = make_day(seed)
+    arrivals, rooms = make_day(seed, picky)
     recs = recommend(arrivals, rooms)
     by_id = {r.room_id: r for r in rooms}
     ours = {r.reservation_id: by_id[r.room_id] for r in recs if r.room_id is not None}
@@ -253,6 +264,7 @@ def run(seed: int = 1, repeats: int = 9) -> RoomChoiceResult:
     rec_ms = _median_ms(lambda: recommend(arrivals, rooms), repeats)
     return RoomChoiceResult(
         seed=seed,
+        picky=picky,
         arrivals=len(arrivals),
         free_rooms=len(rooms),
         repeats=repeats,
@@ -274,7 +286,7 @@ def format_table(result: RoomChoiceResult) -> str:
     r = result
     lines = [
         f"Room choice: {r.arrivals} arrivals into {r.free_rooms} free rooms "
-        f"(seed {r.seed}, median of {r.repeats})",
+        f"(seed {r.seed}, wishes ×{r.picky:g} the base rates, median of {r.repeats})",
         "",
         "| tier | arrivals | with wishes | mean fit StaySync | mean fit first-free "
         "| all wishes met StaySync | all wishes met first-free | all met by some room "
@@ -312,10 +324,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument(
+        "--picky",
+        type=float,
+        action="append",
+        help="scale of the wish rates; repeatable (default: 1 and 2, a day of picky guests)",
+    )
     args = parser.parse_args(argv)
-    result = run(seed=args.seed, repeats=args.repeats)
-    print(format_table(result))
-    return 0 if result.agree else 1
+    ok = True
+    for k, picky in enumerate(args.picky or [1.0, 2.0]):
+        result = run(seed=args.seed, repeats=args.repeats, picky=picky)
+        print(("\n" if k else "") + format_table(result))
+        ok = ok and result.agree
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
