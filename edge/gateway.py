@@ -115,6 +115,7 @@ class Gateway:
             commands=self.commands,
             tasks=self.tasks,
             learning=RoomLearning(self.store),
+            layout=self.layout,
             profiles=lambda: self.profiles,
             sync=lambda: self.profile_sync,
             config=ArrivalConfig.from_settings(settings),

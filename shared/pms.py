@@ -48,6 +48,7 @@ RoomId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 RoomType = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Timestamp = Annotated[float, Field(ge=0.0)]
 Nights = Annotated[int, Field(ge=1, le=366)]
+LoyaltyTier = Literal["none", "silver", "gold", "platinum"]
 
 
 class _Event(BaseModel):
@@ -62,6 +63,7 @@ class _Booking(_Event):
     """What a reservation says about the guest and the room: a room or at least its type."""
 
     loyalty_id: LoyaltyId | None = None  # absent for a guest without a loyalty profile
+    loyalty_tier: LoyaltyTier | None = None  # weighs the guest's wishes in room choice
     room_id: RoomId | None = None  # assigned room, if the PMS has assigned one yet
     room_type: RoomType | None = None
     eta: Timestamp  # expected arrival
@@ -155,6 +157,7 @@ class StayState:
     eta: float
     nights: int
     loyalty_id: str | None = None
+    loyalty_tier: str | None = None
     room_id: str | None = None
     room_type: str | None = None
     booking_ts: float = 0.0  # `ts` of the booking event last applied
@@ -206,6 +209,7 @@ def apply(state: StayState | None, event: PmsEvent) -> Outcome:
                     eta=event.eta,
                     nights=event.nights,
                     loyalty_id=event.loyalty_id,
+                    loyalty_tier=event.loyalty_tier,
                     room_id=event.room_id,
                     room_type=event.room_type,
                     booking_ts=event.ts,
@@ -246,6 +250,7 @@ def _transition(state: StayState, event: PmsEvent) -> Outcome:  # noqa: PLR0911,
                     eta=event.eta,
                     nights=event.nights,
                     loyalty_id=event.loyalty_id,
+                    loyalty_tier=event.loyalty_tier,
                     room_id=room_id,
                     room_type=event.room_type,
                     booking_ts=event.ts,

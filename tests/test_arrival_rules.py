@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
+from edge.api import create_app
 from edge.arrival.stays import StayRecord
 from edge.dispatch.model import Skill, Source, TaskStatus
 from edge.gateway import Gateway
@@ -18,7 +21,7 @@ from firmware_sim.property import SimulatedProperty
 from shared.broker import BrokerAddress
 from shared.clock import ManualClock, SimulatedClock
 from shared.crypto import open_keyring
-from shared.layout import PropertyLayout
+from shared.layout import PropertyLayout, Room
 from shared.messages import HvacMode
 from shared.pms import (
     Cancelled,
@@ -28,6 +31,7 @@ from shared.pms import (
     StayStatus,
 )
 from shared.preferences import ObservationKind
+from tests.fixtures.http_server import ServeApp
 from tests.fixtures.property import WAIT_S, eventually, fast_settings, unique_property_id
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
@@ -148,3 +152,86 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
             assert again.confirm_keys == before["confirm_keys"]
             assert gateway.arrivals.learning.estimate("101").samples == learned
             assert again.prep_task_ids == before["prep_task_ids"]
+
+
+def _room(room_id: str, floor: int, pos: float, kind: str, **kw: object) -> Room:
+    return Room(id=room_id, floor=floor, position_m=pos, room_type=kind, **kw)
+
+
+async def test_room_choice_for_the_days_arrivals_with_a_front_desk_pin(
+    broker_address: BrokerAddress, tmp_path: Path, serve_app: ServeApp
+) -> None:
+    property_id = unique_property_id("choice")
+    layout = PropertyLayout(
+        property_id=property_id,
+        rooms=(
+            _room("101", 1, 5, "standard", bed_type="twin"),
+            _room("102", 1, 10, "standard", quiet=True),
+            _room("103", 1, 15, "standard"),
+            _room("104", 1, 20, "standard", quiet=True),
+            _room("105", 1, 25, "standard"),
+            _room("201", 2, 5, "suite", quiet=True, view="city"),
+        ),
+    )
+    clock = ManualClock(start=at(8))
+    settings = fast_settings(property_id, broker_address, tmp_path, 6)
+    app = create_app(settings, clock, layout=layout)
+    # A long timeout: on a fresh checkout the first solve compiles the numba kernel (~20 s).
+    async with serve_app(app) as base, httpx.AsyncClient(base_url=base, timeout=120) as http:
+        gateway: Gateway = app.state.gateway
+        for loyalty, key, value in (
+            ("G-A", "room.quiet", "quiet"),
+            ("G-E", "room.quiet", "quiet"),
+            ("G-B", "room.bed_type", "twin"),
+        ):
+            await gateway.profiles.record(loyalty, key, value, ObservationKind.DECLARED, "bk")
+
+        async def post(event: dict[str, object]) -> None:
+            answer = await http.post("/pms/events", json=event)
+            assert answer.status_code == 200, answer.text
+
+        async def book(rid: str, kind: str, eta_h: float, **kw: object) -> None:
+            await post(
+                {
+                    "kind": "reservation_created", "event_id": f"c-{rid}", "ts": at(8),
+                    "reservation_id": rid, "room_type": kind, "eta": at(eta_h), "nights": 1,
+                    **kw,
+                }
+            )  # fmt: skip
+
+        await book("A", "standard", 15, loyalty_id="G-A", loyalty_tier="gold")
+        await book("B", "standard", 16, loyalty_id="G-B")
+        await book("C", "suite", 14)
+        await book("D", "standard", 12)
+        await book("E", "standard", 17, loyalty_id="G-E", loyalty_tier="platinum")
+        # Room 104 has a guest staying two more nights; 105 is being cleaned until 13:00.
+        await post(
+            {
+                "kind": "reservation_created", "event_id": "c-S", "ts": at(8),
+                "reservation_id": "S", "room_id": "104", "eta": at(8), "nights": 3,
+            }
+        )  # fmt: skip
+        await post(
+            {
+                "kind": "checked_in", "event_id": "i-S", "ts": at(8), "reservation_id": "S",
+                "room_id": "104",
+            }
+        )  # fmt: skip
+        mur = {"request_id": "mur-105", "room_id": "105", "kind": "make_up_room", "due_in_s": 5 * H}
+        assert (await http.post("/tasks", json=mur)).status_code == 201
+        pinned = await http.put("/stays/D/pin", json={"room_id": "103"})
+        assert pinned.status_code == 200, pinned.text
+        assert (await http.put("/stays/S/pin", json={"room_id": "101"})).status_code == 409
+        assert (await http.put("/stays/nope/pin", json={"room_id": "101"})).status_code == 404
+
+        answer = await http.get("/arrivals/rooms", params={"day": "2026-03-02"})
+        assert answer.status_code == 200, answer.text
+        chosen = {r["reservation_id"]: r["room_id"] for r in answer.json()}
+        # The suite for C; the desk's pin for D; the only free quiet room to platinum E
+        # though gold A asked first; the twin for B; A gets 105, ready by 13:00.
+        assert chosen == {"A": "105", "B": "101", "C": "201", "D": "103", "E": "102"}
+        by_id = {r["reservation_id"]: r for r in answer.json()}
+        assert by_id["A"]["missed"]
+        assert by_id["E"]["fit"] == 1.0
+        assert "104" not in chosen.values()
+        assert (await http.get("/arrivals/rooms", params={"day": "2026-03-03"})).json() == []

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from edge.arrival.service import PmsRefused
+from edge.arrival.service import PmsRefused, UnknownStay
 from edge.dispatch.errors import (
     DuplicateRequest,
     InvalidTask,
@@ -51,6 +51,7 @@ _STATUS: dict[type[EdgeError], int] = {
     NotAssignee: status.HTTP_409_CONFLICT,
     DuplicateRequest: status.HTTP_409_CONFLICT,
     PmsRefused: status.HTTP_409_CONFLICT,
+    UnknownStay: status.HTTP_404_NOT_FOUND,
 }
 
 

@@ -37,7 +37,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,12 +53,10 @@ from edge.profiles import GuestProfiles
 from edge.settings import EdgeSettings
 from edge.twin import PropertyTwin, RoomTwin
 from shared.clock import Clock, wait_event
+from shared.layout import PropertyLayout
 from shared.messages import (
-    CurtainsState,
     DoorState,
     HvacMode,
-    LightsState,
-    MattressState,
     OccupancyState,
     ThermostatState,
 )
@@ -76,30 +74,40 @@ from shared.preferences import ObservationKind, Preference
 from shared.tasks import cancel_and_wait
 from shared.topics import Device
 
+from .behaviour import guest_setting, hold, learned
 from .learning import RoomLearning
 from .precondition import DEFAULT_HORIZON_S, plan_preconditioning
+from .room_choice import (
+    Arrival,
+    LoyaltyTier,
+    Pin,
+    Recommendation,
+    recommend,
+    wishes_from_preferences,
+)
+from .rooms import free_rooms
 from .scene import (
     comfort_target,
     confirmation_keys,
-    curtains_word,
-    firmness_word,
     key_label,
     prep_items,
     scene_commands,
 )
 from .stays import Precondition, StayRecord, StayStore, ThermostatIntent
 
-__all__ = ["ArrivalConfig", "ArrivalService", "PmsRefused", "PmsResult"]
+__all__ = ["ArrivalConfig", "ArrivalService", "PmsRefused", "PmsResult", "UnknownStay"]
 
 log = logging.getLogger(__name__)
 
 _ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
-_EVENING_HOURS = range(18, 24)
-_MIN_HELD_S = 3600.0  # a setpoint held less than an hour in the whole stay says little
 
 
 class PmsRefused(EdgeError):
     """The event cannot have happened in this order; nothing changed."""
+
+
+class UnknownStay(EdgeError):
+    """No such reservation (or room) at this property."""
 
 
 class PmsResult(BaseModel):
@@ -118,6 +126,8 @@ class ArrivalConfig:
     late_hold_s: float = 2 * 3600.0
     prep_lead_s: float = 4 * 3600.0  # preparation tasks go to the dispatcher this early
     prep_due_before_s: float = 1800.0  # ...due this long before the ETA
+    check_out_time: time = time(12, 0)  # departing guests leave by then
+    turnaround_s: float = 3600.0  # cleaning and inspection after a departure
     time_zone: str = "UTC"
 
     @classmethod
@@ -141,6 +151,7 @@ class ArrivalService:
         commands: CommandManager,
         tasks: TaskService,
         learning: RoomLearning,
+        layout: PropertyLayout,
         profiles: Callable[[], GuestProfiles],
         sync: Callable[[], ProfileSync | None],
         config: ArrivalConfig | None = None,
@@ -151,6 +162,7 @@ class ArrivalService:
         self._commands = commands
         self._tasks = tasks
         self.learning = learning
+        self._layout = layout
         self._profiles = profiles
         self._sync = sync
         self.config = config or ArrivalConfig()
@@ -324,7 +336,7 @@ class ArrivalService:
             if self._presence(record, state, now):
                 self._wake.set()
         elif record.scene_applied_at is not None:
-            self._guest_setting(record, state, now)
+            guest_setting(record, state, self._local(now))
         self._dirty.add(record.reservation_id)
 
     def _presence(self, record: StayRecord, state: DoorState | OccupancyState, now: float) -> bool:
@@ -345,23 +357,6 @@ class ArrivalService:
             record.note("guest back: comfort restored")
         return True
 
-    def _guest_setting(self, record: StayRecord, state: object, now: float) -> None:
-        """A device set to something else than the scene gave it: the guest's choice."""
-        scene = record.scene_values
-        if isinstance(state, MattressState) and state.firmness != scene.get("mattress"):
-            record.behaviour.firmness = state.firmness
-        elif isinstance(state, CurtainsState) and state.position != scene.get("curtains"):
-            record.behaviour.curtains = state.position
-        elif (
-            isinstance(state, LightsState) and state.on and state.scene.value != scene.get("lights")
-        ):
-            local = self._local(now)
-            day = local.toordinal()
-            if local.hour in _EVENING_HOURS and day not in record.behaviour.scene_days:
-                record.behaviour.scene_days.append(day)
-                scenes = record.behaviour.evening_scenes
-                scenes[state.scene.value] = scenes.get(state.scene.value, 0) + 1
-
     def _thermostat(
         self, room_id: str, record: StayRecord | None, state: ThermostatState, now: float
     ) -> None:
@@ -373,7 +368,7 @@ class ArrivalService:
             return
         behaviour = record.behaviour
         if behaviour.setpoint_c != state.setpoint_c:
-            self._hold(record, now)
+            hold(record, now)
             behaviour.setpoint_c = state.setpoint_c
             behaviour.since = now
         if previous is None or previous == current:
@@ -393,14 +388,6 @@ class ArrivalService:
         behaviour.guest_changed_setpoint = True
         record.note(f"guest set the thermostat to {state.setpoint_c:g} °C")
         self._dirty.add(record.reservation_id)
-
-    def _hold(self, record: StayRecord, now: float) -> None:
-        """Credit the setpoint held since the last change (comfort only: eco is ours)."""
-        b = record.behaviour
-        if b.setpoint_c is not None and b.since is not None and record.vacant_since is None:
-            key = f"{b.setpoint_c:.1f}"
-            b.setpoint_s[key] = b.setpoint_s.get(key, 0.0) + max(0.0, now - b.since)
-        b.since = now
 
     def on_outdoor(self, ts: float, temperature_c: float) -> None:
         self.learning.outdoor.observe(ts, temperature_c)
@@ -693,9 +680,9 @@ class ArrivalService:
             record.observations_recorded = 0
             return
         profiles = self._profiles()
-        self._hold(record, record.checked_out_at or now)
+        hold(record, record.checked_out_at or now)
         count = 0
-        for key, value in self._learned(record):
+        for key, value in learned(record):
             await profiles.record(
                 record.loyalty_id, key, value, ObservationKind.OBSERVED, record.reservation_id
             )
@@ -707,23 +694,71 @@ class ArrivalService:
             if sync is not None:
                 sync.nudge()
 
-    def _learned(self, record: StayRecord) -> list[tuple[str, Any]]:
-        """What the stay says about the guest, in catalogue keys and values."""
-        b = record.behaviour
-        learned: list[tuple[str, Any]] = []
-        if b.guest_changed_setpoint and b.setpoint_s:
-            value, held = max(b.setpoint_s.items(), key=lambda kv: (kv[1], kv[0]))
-            if held >= _MIN_HELD_S and 16.0 <= float(value) <= 30.0:
-                learned.append(("room.temperature_c", round(float(value) * 2) / 2))
-        if b.firmness is not None:
-            learned.append(("bed.mattress_firmness", firmness_word(b.firmness)))
-        if b.curtains is not None:
-            learned.append(("room.curtains", curtains_word(b.curtains)))
-        if b.evening_scenes:
-            scene, evenings = max(b.evening_scenes.items(), key=lambda kv: (kv[1], kv[0]))
-            if evenings >= 2 and scene != "off":
-                learned.append(("room.light_scene", scene))
-        return learned
+    # ---- room choice ----
+
+    async def recommend_rooms(self, day: date | None = None) -> list[Recommendation]:
+        """The best free room for each of the day's arrivals that name only a room type.
+
+        A recommendation: the PMS keeps the final word (it assigns the room, which then
+        reaches the gateway as a changed reservation). Pins by the front desk first.
+        """
+        day = day or self._local(self._clock.now()).date()
+        start = datetime.combine(day, time(0, 0), self._zone).timestamp()
+        end = start + 86_400.0
+        arrivals: list[Arrival] = []
+        pins: list[Pin] = []
+        for record in self._stays.values():
+            if not (record.status is StayStatus.RESERVED and record.room_id is None):
+                continue
+            if record.room_type is None or not start <= record.eta < end:
+                continue
+            prefs = await self._preferences(record)
+            arrivals.append(
+                Arrival(
+                    reservation_id=record.reservation_id,
+                    room_type=record.room_type,
+                    eta=record.eta,
+                    tier=LoyaltyTier(record.loyalty_tier or LoyaltyTier.NONE.value),
+                    wishes=wishes_from_preferences({k: p.value for k, p in prefs.items()}),
+                )
+            )
+            if record.pinned_room_id is not None:
+                pins.append(
+                    Pin(reservation_id=record.reservation_id, room_id=record.pinned_room_id)
+                )
+        rooms = free_rooms(
+            self._layout,
+            self._stays.values(),
+            self._tasks.tasks(),
+            day,
+            self._zone,
+            {p.room_id for p in pins},
+            check_out_time=self.config.check_out_time,
+            turnaround_s=self.config.turnaround_s,
+        )
+        floors = (
+            min(r.floor for r in self._layout.rooms),
+            max(r.floor for r in self._layout.rooms),
+        )
+        # numba and a few hundred thousand cost entries: off the event loop.
+        return await asyncio.to_thread(recommend, arrivals, rooms, pins, floors=floors)
+
+    async def pin_room(self, reservation_id: str, room_id: str | None) -> StayRecord:
+        """The front desk's choice for a booking of a room type (None: take it back)."""
+        async with self._lock:
+            record = self._stays.get(reservation_id)
+            if record is None:
+                raise UnknownStay(f"no stay {reservation_id!r}")
+            if record.status is not StayStatus.RESERVED or record.room_id is not None:
+                raise PmsRefused(
+                    f"reservation {reservation_id} is {record.status.value} with room "
+                    f"{record.room_id}: only a booking of a room type can be pinned"
+                )
+            if room_id is not None and not self._layout.has_room(room_id):
+                raise UnknownStay(f"no room {room_id!r} in the property")
+            record.pinned_room_id = room_id
+            await self._stays_store.save([record])
+            return record
 
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self._zone)

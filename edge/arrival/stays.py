@@ -83,6 +83,7 @@ class StayRecord(BaseModel):
     eta: float
     nights: int
     loyalty_id: str | None = None  # the edge's own copy; never leaves the property in clear
+    loyalty_tier: str | None = None
     room_id: str | None = None
     room_type: str | None = None
     booking_ts: float = 0.0
@@ -91,6 +92,7 @@ class StayRecord(BaseModel):
     updated_at: float = 0.0
     checked_in_at: float | None = None
     checked_out_at: float | None = None
+    pinned_room_id: str | None = None  # the front desk's choice for a room-type booking
     # The plan.
     target_c: float | None = None
     precondition: Precondition | None = None
@@ -122,6 +124,7 @@ class StayRecord(BaseModel):
             eta=self.eta,
             nights=self.nights,
             loyalty_id=self.loyalty_id,
+            loyalty_tier=self.loyalty_tier,
             room_id=self.room_id,
             room_type=self.room_type,
             booking_ts=self.booking_ts,
@@ -136,6 +139,7 @@ class StayRecord(BaseModel):
                 "eta": state.eta,
                 "nights": state.nights,
                 "loyalty_id": state.loyalty_id,
+                "loyalty_tier": state.loyalty_tier,
                 "room_id": state.room_id,
                 "room_type": state.room_type,
                 "booking_ts": state.booking_ts,
