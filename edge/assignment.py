@@ -47,8 +47,12 @@ Last, the tie-breaking. With optimal duals (u, v) an assignment is optimal exact
 it uses only tight edges (zero reduced cost) and covers every column with a nonzero
 dual. Rows are visited in order; each tries its tight columns in increasing order and
 keeps the first for which alternating paths of tight edges that leave the settled rows
-alone restore such an assignment. A vectorised scan finds the rows that have a
-candidate at all; the tight-edge lists are built only for the vertices a search visits.
+alone restore such an assignment. The tight edges are collected in one vectorised pass
+over the matrix; when each row has only its own, the optimum is unique and that is all.
+
+The scans are written so that LLVM vectorises them: reductions are split into passes
+that each keep one kind of running value (a minimum, an index, a count), and minima go
+through LLVM's ``minnum`` with fast-math flags, which numba's ``min`` does not emit.
 """
 
 from __future__ import annotations
@@ -127,8 +131,23 @@ def _fmin_typer(typingctx, a, b):  # type: ignore[no-untyped-def]
     return types.float64(types.float64, types.float64), codegen
 
 
+def _cttz_typer(typingctx, a):  # type: ignore[no-untyped-def]
+    """Number of trailing zero bits of a nonzero int64 (LLVM's cttz)."""
+    if a != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
+        fn = builder.module.declare_intrinsic("llvm.cttz", [i64], fnty)
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return types.int64(types.int64), codegen
+
+
 # Any: numba's stubs type an intrinsic's call with the typer's signature, context included.
 _fmin: Any = intrinsic(_fmin_typer)
+_cttz: Any = intrinsic(_cttz_typer)
 
 
 @njit(cache=True)
@@ -462,65 +481,61 @@ def _jv(c):  # type: ignore[no-untyped-def]
     return -1, -1, n_failed, x, y, v
 
 
-# The tie-breaking below walks the graph of tight edges (zero reduced cost). Its
-# adjacency lists are computed on first use, one row or column scan each, into a pool
-# sized for the worst case (np.empty only reserves address space; pages are touched as
-# lists are written): on random costs only a few dozen vertices are ever visited, so
-# building the whole graph (a pass over the matrix) would cost more than the rest.
-# The graph is passed around as the tuple (c, u, v, tol, tr, pool, used, start, length):
-# start/length have a row per side (0: P, 1: Q), start -1 meaning "not computed yet".
+# The tie-breaking below walks the graph of tight edges (zero reduced cost), built in
+# one pass over the matrix as adjacency lists in both directions (CSR: the neighbours
+# of vertex k are adj[ptr[k]:ptr[k + 1]], ascending). On random costs it has a few
+# hundred edges. It is passed around as (p_ptr, p_adj, q_ptr, q_adj), P and Q as below.
 _P, _Q = 0, 1
 # Rows of the search scratch array.
 _SEEN_P, _SEEN_Q, _PRED_P, _PRED_Q, _QUEUE = 0, 1, 2, 3, 4
 
 
 @njit(cache=True)
-def _neighbours(graph, side, k):  # type: ignore[no-untyped-def]
-    """(start, length) in the pool of the tight neighbours of vertex k of `side`, sorted.
-
-    P-vertices are internal rows unless `tr`; a row's tight columns are those with
-    c[i, j] - v[j] <= u[i] + tol, the same test from both sides.
-    """
-    c, u, v, tol, tr, pool, used, start, length = graph
-    if start[side, k] < 0:
-        w = used[0]
-        start[side, k] = w
-        if (side == _P) != tr:  # the tight columns of row k
-            ck = c[k]
-            thr = u[k] + tol
-            for j in range(c.shape[1]):
-                pool[w] = j  # branch-free: w advances only on a tight entry
-                w += np.int64(ck[j] - v[j] <= thr)
-        else:  # the tight rows of column k
-            vk = v[k]
-            for i in range(c.shape[0]):
-                pool[w] = i
-                w += np.int64(c[i, k] - vk <= u[i] + tol)
-        length[side, k] = w - start[side, k]
-        used[0] = w
-    return start[side, k], length[side, k]
+def _write_bits(adj, w, base, bits):  # type: ignore[no-untyped-def]
+    """Append base + (position of each set bit of `bits`), ascending; returns the new end."""
+    while bits != 0:
+        adj[w] = base + _cttz(bits)
+        w += 1
+        bits &= bits - 1  # clear the lowest set bit
+    return w
 
 
 @njit(cache=True)
-def _has_candidate(graph, p, q_end, owner_of_q):  # type: ignore[no-untyped-def]
-    """Does P-vertex p have a tight edge to some Q < q_end not held by a settled P?
+def _tight_graph(c, u, v, tol):  # type: ignore[no-untyped-def]
+    """The tight edges, c[i, j] - v[j] <= u[i] + tol: (row_ptr, row_adj, col_ptr, col_adj).
 
-    One vectorised pass over part of p's row (or column). Most vertices have none.
+    Rows are read 64 entries at a time: a vectorised loop sets one bit per tight
+    entry, and only the set bits are visited. The columns' lists follow by a counting
+    sort, which keeps them ascending too.
     """
-    c, u, v, tol, tr = graph[0], graph[1], graph[2], graph[3], graph[4]
-    cnt = np.int64(0)
-    if tr:
-        vp = v[p]
-        for q in range(q_end):
-            o = owner_of_q[q]
-            cnt += np.int64(c[q, p] - vp <= u[q] + tol and not 0 <= o < p)
-    else:
-        cp = c[p]
-        thr = u[p] + tol
-        for q in range(q_end):
-            o = owner_of_q[q]
-            cnt += np.int64(cp[q] - v[q] <= thr and not 0 <= o < p)
-    return cnt > 0
+    nr, nc = c.shape
+    row_ptr = np.empty(nr + 1, np.int64)
+    # Worst case, all entries tight; np.empty only reserves the pages it does not touch.
+    row_adj = np.empty(nr * nc, np.int32)
+    w = 0
+    for i in range(nr):
+        row_ptr[i] = w
+        ci = c[i]
+        thr = u[i] + tol
+        for b in range(0, nc, 64):
+            bits = np.int64(0)
+            for j in range(b, min(b + 64, nc)):
+                bits |= np.int64(ci[j] - v[j] <= thr) << (j - b)
+            w = _write_bits(row_adj, w, b, bits)
+    row_ptr[nr] = w
+    col_ptr = np.zeros(nc + 1, np.int64)
+    for t in range(w):
+        col_ptr[row_adj[t] + 1] += 1
+    for j in range(nc):
+        col_ptr[j + 1] += col_ptr[j]
+    fill = col_ptr[:nc].copy()
+    col_adj = np.empty(w, np.int32)
+    for i in range(nr):
+        for t in range(row_ptr[i], row_ptr[i + 1]):
+            j = row_adj[t]
+            col_adj[fill[j]] = i
+            fill[j] += 1
+    return row_ptr, row_adj, col_ptr, col_adj
 
 
 @njit(cache=True)
@@ -553,7 +568,7 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, graph, work, stamp, log, lo
     (a Q that must be covered again) the search goes on until it reaches that one,
     which closes a cycle; only if it cannot does another end do. Returns success.
     """
-    pool = graph[5]
+    p_ptr, p_adj = graph[0], graph[1]
     seen_p, seen_q, pred_q, queue = work[_SEEN_P], work[_SEEN_Q], work[_PRED_Q], work[_QUEUE]
     seen_p[s] = stamp
     queue[0] = s
@@ -563,9 +578,8 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, graph, work, stamp, log, lo
     while head < tail and found < 0:
         a = queue[head]
         head += 1
-        first, count = _neighbours(graph, _P, a)
-        for t in range(first, first + count):
-            b = pool[t]
+        for t in range(p_ptr[a], p_ptr[a + 1]):
+            b = p_adj[t]
             owner = mate_q[b]
             if seen_q[b] == stamp or 0 <= owner <= p:
                 continue
@@ -604,7 +618,7 @@ def _rematch_q(t, p, mate_p, mate_q, must_q, graph, work, stamp, log, log_n):  #
 
     The path ends at an uncovered P, or frees a Q that may be left uncovered.
     """
-    pool = graph[5]
+    q_ptr, q_adj = graph[2], graph[3]
     seen_p, seen_q, pred_p, pred_q, queue = (
         work[_SEEN_P],
         work[_SEEN_Q],
@@ -619,9 +633,8 @@ def _rematch_q(t, p, mate_p, mate_q, must_q, graph, work, stamp, log, log_n):  #
     while head < tail and found < 0:
         b = queue[head]
         head += 1
-        first, count = _neighbours(graph, _Q, b)
-        for r in range(first, first + count):
-            a = pool[r]
+        for r in range(q_ptr[b], q_ptr[b + 1]):
+            a = q_adj[r]
             if a <= p or seen_p[a] == stamp:
                 continue
             seen_p[a] = stamp
@@ -717,30 +730,22 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     else:
         mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
         n_p_real, n_q_real = nr, m_real
+    row_ptr, row_adj, col_ptr, col_adj = _tight_graph(c, u, v, tol)
+    if row_ptr[nr] == nr:
+        return  # every row's only tight edge is its own: the optimum is unique
+    rows_first = (row_ptr, row_adj, col_ptr, col_adj)
+    graph = (col_ptr, col_adj, row_ptr, row_adj) if tr else rows_first
+    p_ptr, p_adj = graph[0], graph[1]
     n_max = max(nr, nc)
-    # The search state is allocated at the first candidate: usually there is none at
-    # small sizes, where allocations are a good part of the run time.
-    pool = np.empty(0, np.int32)
-    start = np.empty((2, 0), np.int64)
-    graph = (c, u, v, tol, tr, pool, np.zeros(1, np.int64), start, start)
-    work = start
-    log = start
+    work = np.zeros((5, n_max), np.int64)
+    log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
     log_n = np.zeros(1, np.int64)
     stamp = 0
     for p in range(n_p_real):
         q0 = mate_p[p]
         q_end = q0 if 0 <= q0 < n_q_real else n_q_real
-        if not _has_candidate(graph, p, q_end, mate_q):
-            continue
-        if pool.shape[0] == 0:
-            pool = np.empty(2 * nr * nc + 1, np.int32)  # worst case; see _neighbours
-            start = np.full((2, n_max), -1, np.int64)
-            graph = (c, u, v, tol, tr, pool, graph[6], start, np.zeros((2, n_max), np.int64))
-            work = np.zeros((5, n_max), np.int64)
-            log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
-        first, count = _neighbours(graph, _P, p)
-        for t in range(first, first + count):
-            q = pool[t]
+        for t in range(p_ptr[p], p_ptr[p + 1]):
+            q = p_adj[t]
             if q >= q_end:
                 break  # sorted: no better column left
             if 0 <= mate_q[q] < p:
