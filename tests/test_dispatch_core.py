@@ -169,13 +169,22 @@ def task_sets(draw: st.DrawFn) -> list[Task]:
     st.integers(1, 5),
     st.sampled_from([300.0, 900.0, 1800.0]),
     st.sampled_from([0.0, 9.0, 30.0]),
+    st.integers(0, 2),
+    st.integers(1, 3),
+    st.sets(st.sampled_from([HK, FB, ENG])),
 )
 @PROPERTY
 def test_merged_trips_respect_their_capacity(
-    tasks: list[Task], max_tasks: int, max_service_s: float, neighbour_m: float
+    tasks: list[Task],
+    max_tasks: int,
+    max_service_s: float,
+    neighbour_m: float,
+    batch_floors: int,
+    batch_tasks: int,
+    pressed: set[Skill],
 ) -> None:
-    capacity = TripCapacity(max_tasks, max_service_s, neighbour_m)
-    trips = build_trips(tasks, TRAVEL, capacity, lambda skills, specs: True)
+    capacity = TripCapacity(max_tasks, max_service_s, neighbour_m, batch_floors, batch_tasks)
+    trips = build_trips(tasks, TRAVEL, capacity, lambda skills, specs: True, frozenset(pressed))
     seen = [t.id for trip in trips for t in trip.tasks]
     assert sorted(seen) == sorted(t.id for t in tasks), "every task in exactly one trip"
     for trip in trips:
@@ -183,18 +192,56 @@ def test_merged_trips_respect_their_capacity(
         assert len(trip.tasks) <= max_tasks
         if len(trip.tasks) > 1:
             assert sum(t.service_s for t in trip.tasks) <= max_service_s
-            assert len({p.floor for p in rooms}) == 1
-            positions = [p.position_m for p in rooms]
-            assert max(positions) - min(positions) <= neighbour_m
+            assert len({t.priority for t in trip.tasks}) == 1, "urgent never rides with standard"
             if trip.urgent:
                 assert len({t.room_id for t in trip.tasks}) == 1
-            assert len({t.priority for t in trip.tasks}) == 1, "urgent never rides with standard"
+        if len({t.room_id for t in trip.tasks}) > 1:
+            # Several rooms in one trip only when people are short for all its skills:
+            # neighbours on one floor, or a batch from one kind of pickup point.
+            assert trip.skills <= pressed
+            floors = {p.floor for p in rooms}
+            positions = [p.position_m for p in rooms]
+            neighbours = len(floors) == 1 and max(positions) - min(positions) <= neighbour_m
+            batch = (
+                len({t.pickup for t in trip.tasks}) == 1
+                and trip.tasks[0].pickup is not None
+                and len(trip.tasks) <= batch_tasks
+                and max(floors) - min(floors) <= batch_floors
+            )
+            assert neighbours or batch
         # Route: pickups first, then rooms; each task's arrival no earlier than the last.
         assert list(trip.arrival_s) == sorted(trip.arrival_s)
         assert trip.duration_s >= trip.arrival_s[-1] + trip.tasks[-1].service_s - 1e-9
         same_room: dict[str, float] = {}
         for t, a in zip(trip.tasks, trip.arrival_s, strict=True):
             assert same_room.setdefault(t.room_id, a) == a, "one visit per room"
+
+
+def test_orders_are_batched_only_when_runners_are_short() -> None:
+    """Two drinks for rooms a floor apart: one runner carries both up when only one is
+    about to be free; with two runners each goes straight to the guest."""
+    drinks = [task(1, "drink", "305", created=NOW - 60), task(2, "drink", "410", created=NOW)]
+    one = [person("server-1", frozenset({FB}), "101")]
+    result = plan_round(DispatchState(drinks, one), NOW, TRAVEL, DispatchPolicy())
+    (trip,) = result.trips
+    assert (trip.staff_id, trip.task_ids) == ("server-1", (1, 2))
+    assert trip.arrival_at[0] < trip.arrival_at[1]
+    two = [*one, person("server-2", frozenset({FB}), "102")]
+    served = plan(drinks, two)
+    assert sorted(served) == [1, 2]
+    assert len(set(served.values())) == 2, "each goes straight"
+    # Three floors apart is beyond a batch.
+    far = [drinks[0], task(2, "drink", "610", created=NOW)]
+    assert len(plan_round(DispatchState(far, one), NOW, TRAVEL, DispatchPolicy()).trips) == 1
+    assert plan(far, one) == {1: "server-1"}
+
+
+def test_neighbours_share_a_trip_only_under_pressure() -> None:
+    pillows = [task(1, "extra_pillow", "301"), task(2, "extra_pillow", "302")]
+    housekeepers = [person("a", frozenset({HK}), "101"), person("b", frozenset({HK}), "102")]
+    assert set(plan(pillows, housekeepers)) == {1, 2}
+    assert len(set(plan(pillows, housekeepers).values())) == 2, "each goes straight"
+    assert plan(pillows, housekeepers[:1]) == {1: "a", 2: "a"}, "one person: one trip"
 
 
 def test_one_guests_requests_become_one_trip_for_someone_who_can_do_them_all() -> None:

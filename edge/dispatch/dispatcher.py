@@ -13,7 +13,10 @@ A round:
    that wait out do-not-disturb are held back.
 3. A task for a room that someone is already visiting joins that visit, so the guest
    is disturbed once, if the person has the skill and the trip has room.
-4. The rest are merged into trips (`trips.build_trips`).
+4. The rest are merged into trips (`trips.build_trips`): one guest's requests always;
+   neighbours' requests, and orders batched from one pickup point, only for skills
+   with more tasks waiting than people free within the horizon (otherwise each goes
+   straight to its guest rather than behind another's service).
 5. The cost matrix (`costs.cost_matrix`) is solved to the optimum by
    `edge.assignment.solve`: the most trips served, at the least total cost; ties first
    come first served, then to the less loaded.
@@ -146,7 +149,15 @@ def plan_round(
         # waits for the one person with every skill would hold up its tasks.
         return any(s.can_do(skills, specialities) for s in soon)
 
-    trips = sorted(build_trips(rest, travel, policy.capacity, can_serve), key=lambda t: t.rank)
+    # Batch only where work outnumbers the people about to be free for it.
+    pressed = frozenset(
+        skill
+        for skill in {t.skill for t in rest}
+        if sum(t.skill is skill for t in rest) > sum(skill in s.skills for s in soon)
+    )
+    trips = sorted(
+        build_trips(rest, travel, policy.capacity, can_serve, pressed), key=lambda t: t.rank
+    )
     cost, preempt = cost_matrix(trips, columns, now, travel, policy)
     started = time.perf_counter()
     result = solve(cost)

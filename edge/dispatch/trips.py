@@ -4,9 +4,16 @@ A guest who asks for a drink, a pillow and help with the TV at once is visited o
 one person who can do all three (seed 003). Rules, applied to tasks in rank order:
 
 * a task joins the first trip that has room for it, else starts a trip of its own;
-* urgent tasks merge only with urgent tasks of the same room (a medical call never
-  waits for a neighbour's towels); standard tasks merge with standard tasks of the same
-  floor whose rooms all lie within `neighbour_m` of each other;
+* tasks of one room always merge (urgent only with urgent: a medical call never waits
+  for a neighbour's towels);
+* other rooms join a trip only under pressure: when every skill of the trip has more
+  tasks waiting than people free soon (`pressed`). Then standard tasks merge with
+  standard tasks of the same floor whose rooms all lie within `neighbour_m` of each
+  other, and tasks that fetch from the same kind of point (the kitchen pass, the linen
+  room) are batched, up to `batch_tasks` of them on floors at most `batch_floors`
+  apart: one runner carries two orders up instead of two runs through the lift, while
+  the second order would only have queued for the next free person anyway. Without
+  pressure each goes straight to its guest instead of waiting behind another's service;
 * capacity: at most `max_tasks` tasks and `max_service_s` seconds of work in rooms;
 * the union of the trip's skills must be within some available person's skills,
   otherwise merging would make the trip impossible to give to anyone.
@@ -14,13 +21,15 @@ one person who can do all three (seed 003). Rules, applied to tasks in rank orde
 Route: first the pickups (linen room, kitchen, clinic) in rank order of the tasks that
 need them, then the rooms, shortest total service first (a long make-up-room does not
 hold up a pillow next door; between neighbours the walk is seconds either way), ties by
-corridor position.
+floor and corridor position.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from shared.layout import ServicePointKind
 
 from .model import Priority, Skill, Task
 from .travel import Place, TravelModel
@@ -35,9 +44,17 @@ class TripCapacity:
     max_tasks: int = 4
     max_service_s: float = 1800.0  # time spent in rooms; a trip is not a shift
     neighbour_m: float = 9.0  # two doors either side at the generated layouts' pitch
+    batch_floors: int = 1  # under pressure: floors a batch of one pickup kind may span
+    batch_tasks: int = 2  # ... and how many tasks it may hold (a tray, a trolley)
 
     def __post_init__(self) -> None:
-        if self.max_tasks < 1 or self.max_service_s <= 0 or self.neighbour_m < 0:
+        if (
+            self.max_tasks < 1
+            or self.max_service_s <= 0
+            or self.neighbour_m < 0
+            or self.batch_floors < 0
+            or self.batch_tasks < 1
+        ):
             raise ValueError(f"invalid trip capacity {self}")
 
 
@@ -89,6 +106,7 @@ def plan_route(tasks: Sequence[Task], travel: TravelModel) -> Trip:
         rooms.items(),
         key=lambda item: (
             sum(t.service_s for t in item[1]),
+            travel.room(item[0]).floor,
             travel.room(item[0]).position_m,
             item[0],
         ),
@@ -122,17 +140,40 @@ def plan_route(tasks: Sequence[Task], travel: TravelModel) -> Trip:
 @dataclass(slots=True)
 class _Group:
     tasks: list[Task]
-    floor: int
     lo_m: float
     hi_m: float
     urgent: bool
     service_s: float
     skills: set[Skill] = field(default_factory=set)
     specialities: set[str] = field(default_factory=set)
+    floors: set[int] = field(default_factory=set)
+    pickups: set[ServicePointKind | None] = field(default_factory=set)
+
+
+def _neighbours(group: _Group, place: Place, capacity: TripCapacity) -> bool:
+    return group.floors == {place.floor} and (
+        max(group.hi_m, place.position_m) - min(group.lo_m, place.position_m)
+        <= capacity.neighbour_m
+    )
+
+
+def _batch(group: _Group, task: Task, place: Place, capacity: TripCapacity) -> bool:
+    floors = group.floors | {place.floor}
+    return (
+        task.pickup is not None
+        and group.pickups == {task.pickup}
+        and len(group.tasks) < capacity.batch_tasks
+        and max(floors) - min(floors) <= capacity.batch_floors
+    )
 
 
 def _fits(
-    group: _Group, task: Task, place: Place, capacity: TripCapacity, can_serve: CanServe
+    group: _Group,
+    task: Task,
+    place: Place,
+    capacity: TripCapacity,
+    can_serve: CanServe,
+    pressed: frozenset[Skill],
 ) -> bool:
     urgent = task.priority is Priority.URGENT
     if urgent != group.urgent or len(group.tasks) >= capacity.max_tasks:
@@ -142,8 +183,12 @@ def _fits(
     if urgent:
         if task.room_id != group.tasks[0].room_id:
             return False
-    elif place.floor != group.floor or (
-        max(group.hi_m, place.position_m) - min(group.lo_m, place.position_m) > capacity.neighbour_m
+    elif not (
+        {t.room_id for t in group.tasks} == {task.room_id}
+        or (
+            (group.skills | {task.skill}) <= pressed
+            and (_neighbours(group, place, capacity) or _batch(group, task, place, capacity))
+        )
     ):
         return False
     skills = frozenset(group.skills | {task.skill})
@@ -158,16 +203,22 @@ def build_trips(
     travel: TravelModel,
     capacity: TripCapacity,
     can_serve: CanServe,
+    pressed: frozenset[Skill] = frozenset(),
 ) -> list[Trip]:
-    """Group `tasks` (any order; ranked here) into trips that respect `capacity`."""
+    """Group `tasks` (any order; ranked here) into trips that respect `capacity`.
+
+    `pressed`: skills with more tasks waiting than people free soon, whose tasks may be
+    batched (see the module doc).
+    """
     groups: list[_Group] = []
     for task in sorted(tasks, key=lambda t: t.rank):
         place = travel.room(task.room_id)
-        group = next((g for g in groups if _fits(g, task, place, capacity, can_serve)), None)
+        group = next(
+            (g for g in groups if _fits(g, task, place, capacity, can_serve, pressed)), None
+        )
         if group is None:
             group = _Group(
                 tasks=[],
-                floor=place.floor,
                 lo_m=place.position_m,
                 hi_m=place.position_m,
                 urgent=task.priority is Priority.URGENT,
@@ -179,6 +230,8 @@ def build_trips(
         group.hi_m = max(group.hi_m, place.position_m)
         group.service_s += task.service_s
         group.skills.add(task.skill)
+        group.floors.add(place.floor)
+        group.pickups.add(task.pickup)
         if task.speciality is not None:
             group.specialities.add(task.speciality)
     return [plan_route(g.tasks, travel) for g in groups]
