@@ -1,15 +1,23 @@
 """The day simulation behind bench.dispatch_day, on a light day: every request is served
-under every policy, and StaySync's merged trips show up as fewer visits."""
+under every policy, and StaySync's merged trips show up as fewer visits; calibration
+moves along one request stream and one nested ladder of rosters."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.dispatch_day import POLICIES, Day, requests
+from bench.dispatch_day import (
+    POLICIES,
+    ROSTER,
+    TRIMS,
+    Day,
+    hotel_layout,
+    requests,
+    staffing,
+)
 from edge.assignment import warm_up
 from edge.dispatch.model import Priority
 from edge.dispatch.travel import TravelModel
-from shared.layout import PropertyLayout
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -18,17 +26,34 @@ def _solver_compiled() -> None:
 
 
 def test_a_light_day_serves_everyone_under_every_policy() -> None:
-    layout = PropertyLayout.generate("day", 400)
-    reqs = requests(layout, scale=0.2, seed=7)
+    layout = hotel_layout("day")
+    reqs = requests(layout, scale=0.4, seed=7)
     results = {p: Day(p, reqs, TravelModel(layout)).run() for p in POLICIES}
     for name, result in results.items():
         assert len(result.waits) == len(reqs), f"{name} left requests unserved"
         assert all(
             0 <= q <= w for q, w in zip(result.queued.values(), result.waits.values(), strict=True)
         )
+        ok, n = result.within(Priority.URGENT)
+        assert ok == n, f"{name}: every urgent request within 10 minutes"
     ours = results["staysync"]
-    ok, n = ours.within(Priority.URGENT)
-    assert ok == n, "every urgent request within 10 minutes"
     assert ours.visits < results["greedy"].visits, "merged trips mean fewer visits"
     assert ours.rounds > 0
     assert ours.plan_s
+
+
+def test_a_larger_demand_only_adds_requests() -> None:
+    layout = hotel_layout("day")
+    small, large = requests(layout, 0.3, seed=3), requests(layout, 0.6, seed=3)
+    assert len(small) < len(large)
+    assert set(small) <= set(large), "one stream, thinned"
+
+
+def test_smaller_staffings_are_the_roster_less_people() -> None:
+    assert staffing(()) == ROSTER
+    assert sum(ROSTER.values()) == 25
+    for n in range(len(TRIMS)):
+        larger, smaller = staffing(TRIMS[:n]), staffing(TRIMS[: n + 1])
+        assert sum(larger.values()) - sum(smaller.values()) == 1
+        assert all(smaller[cell] <= larger[cell] for cell in ROSTER)
+        assert min(smaller.values()) >= 1, "every role a shift has keeps someone"
