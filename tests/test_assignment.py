@@ -171,14 +171,52 @@ def test_known_small_problem() -> None:
     assert a.total_cost == 5.0
 
 
-@pytest.mark.parametrize(("n", "m"), [(60, 400), (300, 400), (200, 200), (400, 300)])
+def _with_forbidden(rng: np.random.Generator, c: FloatMatrix, share: float) -> FloatMatrix:
+    """`c` with a share of pairs forbidden, never those of one random full matching."""
+    n, m = c.shape
+    forbid = rng.random((n, m)) < share
+    k = min(n, m)
+    forbid[rng.permutation(n)[:k], rng.permutation(m)[:k]] = False
+    return np.where(forbid, np.inf, c)
+
+
+@pytest.mark.parametrize(
+    ("n", "m"),
+    [(20, 50), (60, 400), (300, 400), (200, 200), (400, 300), (400, 60), (500, 2000)],
+)
 def test_dispatch_sizes_match_scipy(n: int, m: int) -> None:
+    """Bench shapes, tall ones too, with and without forbidden pairs."""
     rng = np.random.default_rng(n * 1000 + m)
-    for c in (rng.random((n, m)), rng.integers(0, 10, (n, m)).astype(np.float64)):
+    uniform = rng.random((n, m))
+    ints = rng.integers(0, 10, (n, m)).astype(np.float64)
+    for c in (uniform, ints, _with_forbidden(rng, uniform, 0.3), _with_forbidden(rng, ints, 0.9)):
         a = solve(c)
         _check_valid(c, a)
+        assert len(a) == min(n, m)
         r, k = linear_sum_assignment(c)
         assert a.total_cost == pytest.approx(float(c[r, k].sum()), rel=1e-12)
+
+
+@PROPERTY
+@given(
+    st.integers(1, 12),
+    st.integers(2, 12),
+    st.sampled_from(KINDS),
+    st.sampled_from([0.0, 0.3, 0.8]),
+    st.integers(0, 2**32 - 1),
+)
+def test_tall_and_wide_matrices_with_forbidden_pairs_match_scipy(
+    short: int, ratio: int, kind: str, inf_share: float, seed: int
+) -> None:
+    """Far from square both ways (up to 1:12), the transposed path included."""
+    rng = np.random.default_rng(seed)
+    wide = _with_forbidden(rng, _values(rng, kind, (short, short * ratio)), inf_share)
+    for c in (wide, np.ascontiguousarray(wide.T)):
+        a = solve(c)
+        _check_valid(c, a)
+        assert len(a) == short
+        r, k = linear_sum_assignment(c)
+        _assert_same_total(a.total_cost, float(c[r, k].sum()), kind in EXACT_KINDS)
 
 
 # ----------------------------------------------------------------- tie-breaking
@@ -249,14 +287,10 @@ def _best_with_prefix(c: FloatMatrix, fixed: dict[int, int]) -> tuple[int, float
     return n - unassigned, total - unassigned * PENALTY
 
 
-@settings(deadline=None, max_examples=40)
-@given(st.integers(1, 10), st.integers(1, 10), st.integers(0, 2**32 - 1))
-def test_no_row_could_take_an_earlier_column_at_medium_size(n: int, m: int, seed: int) -> None:
+def _check_no_earlier_column(c: FloatMatrix) -> None:
     """Row by row, fixing the answer's earlier rows: no lower column (nor being served,
     for an unserved row) is still optimal. An independent check of the guarantee."""
-    rng = np.random.default_rng(seed)
-    c = rng.integers(0, 3, (n, m)).astype(np.float64)
-    c[rng.random((n, m)) < 0.3] = np.inf
+    n, m = c.shape
     got = solve(c).col_of_row(n)
     best = _best_with_prefix(c, {})
     fixed: dict[int, int] = {}
@@ -267,6 +301,27 @@ def test_no_row_could_take_an_earlier_column_at_medium_size(n: int, m: int, seed
                 assert _best_with_prefix(c, {**fixed, p: q}) != best, (p, q)
         fixed[p] = int(got[p])
     assert _best_with_prefix(c, fixed) == best
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(1, 10), st.integers(1, 10), st.integers(0, 2**32 - 1))
+def test_no_row_could_take_an_earlier_column_at_medium_size(n: int, m: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 3, (n, m)).astype(np.float64)
+    c[rng.random((n, m)) < 0.3] = np.inf
+    _check_no_earlier_column(c)
+
+
+@pytest.mark.parametrize(("n", "m"), [(24, 40), (40, 24), (30, 30), (8, 60), (60, 8)])
+@pytest.mark.parametrize("inf_share", [0.0, 0.3])
+def test_no_row_could_take_an_earlier_column_at_larger_sizes(
+    n: int, m: int, inf_share: float
+) -> None:
+    """Many ties (three cost levels), wide and tall, a full matching or not."""
+    rng = np.random.default_rng(n * 100 + m + int(inf_share * 10))
+    c = rng.integers(0, 3, (n, m)).astype(np.float64)
+    c[rng.random((n, m)) < inf_share] = np.inf
+    _check_no_earlier_column(c)
 
 
 def test_all_equal_costs_pair_rows_and_columns_in_order() -> None:
