@@ -28,9 +28,9 @@ same room, in the same state, then lives the window three times:
 
 * ``staysync``: eco setback while vacant; every 5 minutes the planner calls
   `edge.arrival.precondition.plan_preconditioning` with the twin's latest (noisy)
-  reading and an outdoor forecast (the sensor's readings 24 h earlier over the coming
-  hours: persistence); at the first call at or after ``start_at`` the room goes to AUTO
-  at the guest's target.
+  reading, an outdoor forecast (the sensor's readings 24 h earlier over the coming
+  hours: persistence) and the eco band; it calls again at ``start_at`` if that comes
+  first, and when a call says start, the room goes to AUTO at the guest's target.
 * ``check-in``: eco setback until the door opens (the guest checks in and walks in),
   then AUTO at the target.
 * ``always``: AUTO at the guest's target for the whole window.
@@ -281,16 +281,17 @@ def simulate(arrival: Arrival) -> Result:
     room.advance_to(window_start)
     room.set_control(HvacMode.ECO, room.setpoint_c)
     estimate = est.estimate()
-    at_eta = _policies(arrival, room, estimate, sensor, rng, arrival.eta, arrival.traced)
+    eco = (CONFIG.eco_low_c, CONFIG.eco_high_c)
+    at_eta = _policies(arrival, room, estimate, sensor, rng, eco, arrival.eta, arrival.traced)
     off_eta = _policies(
-        arrival, room, estimate, sensor, rng, arrival.eta + arrival.eta_error_s, False
+        arrival, room, estimate, sensor, rng, eco, arrival.eta + arrival.eta_error_s, False
     )
     deeper = ThermalRoom(
         arrival.params, outdoor, temperature_c=room.temperature_c, time_s=room.time_s,
         mode=HvacMode.ECO, setpoint_c=room.setpoint_c, deadband_c=CONFIG.deadband_c,
         eco_low_c=DEEP_ECO_C[0], eco_high_c=DEEP_ECO_C[1],
     )  # fmt: skip
-    deep = _policies(arrival, deeper, estimate, sensor, rng, arrival.eta, False)
+    deep = _policies(arrival, deeper, estimate, sensor, rng, DEEP_ECO_C, arrival.eta, False)
     return Result(arrival, window_start, estimate, nights, at_eta, off_eta, deep)
 
 
@@ -313,6 +314,7 @@ def _policies(
     estimate: ThermalEstimate,
     sensor: Sensor,
     rng: random.Random,
+    eco: tuple[float, float],
     door: float,
     traced: bool,
 ) -> dict[str, Outcome]:
@@ -348,7 +350,7 @@ def _policies(
 
     end = run("check-in", door, None)
     run("always", vacated.time_s, end)
-    start, plan = _staysync_start(arrival, vacated, estimate, sensor, rng, door)
+    start, plan = _staysync_start(arrival, vacated, estimate, sensor, rng, eco, door)
     run("staysync", min(start, door), end)
     out["staysync"].start_at, out["staysync"].plan = start, plan
     return out
@@ -360,6 +362,7 @@ def _staysync_start(
     estimate: ThermalEstimate,
     sensor: Sensor,
     rng: random.Random,
+    eco: tuple[float, float],
     door: float,
 ) -> tuple[float, PreconditionPlan | None]:
     """The planner's loop over the vacant room in eco: (when it went to comfort, the plan
@@ -372,10 +375,11 @@ def _staysync_start(
         plan = plan_preconditioning(
             estimate, now=t, eta=arrival.eta, room_c=reading, target_c=arrival.target_c,
             outdoor_c=sensor.forecast(t, arrival.eta), tolerance_c=TOLERANCE_C,
+            setback_c=(eco[0] - CONFIG.deadband_c, eco[1] + CONFIG.deadband_c),
         )  # fmt: skip
         if plan.start_now(t):
             return t, plan
-        t += PLAN_EVERY_S
+        t = min(t + PLAN_EVERY_S, max(plan.start_at, t + 10.0))  # wake at start_at
     return door, None
 
 
