@@ -212,7 +212,7 @@ def _first_reduced(ci, v, val, skip):  # type: ignore[no-untyped-def]
     m = ci.shape[0]
     k = m
     for j in range(m):
-        k = min(k, j if (ci[j] - v[j] == val and j != skip) else m)
+        k = min(k, j if ((ci[j] - v[j] == val) & (j != skip)) else m)
     return k if k < m else -1
 
 
@@ -222,7 +222,7 @@ def _first_free_reduced(ci, v, val, y):  # type: ignore[no-untyped-def]
     m = ci.shape[0]
     k = m
     for j in range(m):
-        k = min(k, j if (ci[j] - v[j] == val and y[j] < 0) else m)
+        k = min(k, j if ((ci[j] - v[j] == val) & (y[j] < 0)) else m)
     return k if k < m else -1
 
 
@@ -250,8 +250,12 @@ def _reduce_rows(c, x, y, v, free):  # type: ignore[no-untyped-def]
         if bad:
             return n_free, i, _first_bad(ci)
         j1 = -1
-        if u1 < np.inf:
+        if u1 < np.inf and transfer:
             _, j1, n_min, above = _at_min(ci, v, u1, y)
+        elif u1 < np.inf:  # one reduction instead of four: the second pass is half the time
+            j1 = _first_reduced(ci, v, u1, -1)
+            if y[j1] >= 0:
+                j1 = _first_free_reduced(ci, v, u1, y)
         if j1 >= 0:
             x[i] = j1
             y[j1] = i
@@ -501,12 +505,13 @@ def _write_bits(adj, w, base, bits):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _tight_graph(c, u, v, tol):  # type: ignore[no-untyped-def]
+def _tight_graph(c, x, u, v, tol):  # type: ignore[no-untyped-def]
     """The tight edges, c[i, j] - v[j] <= u[i] + tol: (row_ptr, row_adj, col_ptr, col_adj).
 
-    Rows are read 64 entries at a time: a vectorised loop sets one bit per tight
-    entry, and only the set bits are visited. The columns' lists follow by a counting
-    sort, which keeps them ascending too.
+    A vectorised count per row comes first: most rows' only tight entry is their own,
+    (i, x[i]). The others are read again 64 entries at a time: a vectorised loop sets
+    one bit per tight entry, and only the set bits are visited. The columns' lists
+    follow by a counting sort, which keeps them ascending too.
     """
     nr, nc = c.shape
     row_ptr = np.empty(nr + 1, np.int64)
@@ -517,6 +522,13 @@ def _tight_graph(c, u, v, tol):  # type: ignore[no-untyped-def]
         row_ptr[i] = w
         ci = c[i]
         thr = u[i] + tol
+        n_tight = np.int64(0)
+        for j in range(nc):
+            n_tight += np.int64(ci[j] - v[j] <= thr)
+        if n_tight == 1:
+            row_adj[w] = x[i]
+            w += 1
+            continue
         for b in range(0, nc, 64):
             bits = np.int64(0)
             for j in range(b, min(b + 64, nc)):
@@ -730,7 +742,7 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     else:
         mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
         n_p_real, n_q_real = nr, m_real
-    row_ptr, row_adj, col_ptr, col_adj = _tight_graph(c, u, v, tol)
+    row_ptr, row_adj, col_ptr, col_adj = _tight_graph(c, x, u, v, tol)
     if row_ptr[nr] == nr:
         return  # every row's only tight edge is its own: the optimum is unique
     rows_first = (row_ptr, row_adj, col_ptr, col_adj)
