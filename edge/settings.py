@@ -78,6 +78,10 @@ class EdgeSettings(BaseSettings):
     arrival_margin: float = Field(default=0.2, ge=0.0, le=2.0)
     arrival_tick_s: float = Field(default=60.0, gt=0)
     vacancy_eco_after_s: float = Field(default=1800.0, gt=0)
+    # The band the thermostats hold in eco (configured on the devices; the gateway only
+    # selects the mode): where a vacant room's drift stops, for the pre-conditioning plan.
+    eco_low_c: float = Field(default=17.0, ge=5.0, le=35.0)
+    eco_high_c: float = Field(default=28.0, ge=5.0, le=35.0)
     time_zone: str = "UTC"
 
     @field_validator("broker_url")
@@ -106,6 +110,12 @@ class EdgeSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("time_zone must be an IANA zone such as Asia/Shanghai") from None
         return zone
+
+    @model_validator(mode="after")
+    def _eco_band(self) -> EdgeSettings:
+        if self.eco_low_c >= self.eco_high_c:
+            raise ValueError("eco_low_c must be below eco_high_c")
+        return self
 
     @model_validator(mode="after")
     def _pms_needs_a_token(self) -> EdgeSettings:

@@ -126,6 +126,7 @@ class ArrivalConfig:
     late_hold_s: float = 2 * 3600.0
     prep_lead_s: float = 4 * 3600.0  # preparation tasks go to the dispatcher this early
     prep_due_before_s: float = 1800.0  # ...due this long before the ETA
+    setback_c: tuple[float, float] = (17.0, 28.0)  # the thermostats' eco band
     check_out_time: time = time(12, 0)  # departing guests leave by then
     turnaround_s: float = 3600.0  # cleaning and inspection after a departure
     time_zone: str = "UTC"
@@ -137,6 +138,7 @@ class ArrivalConfig:
             margin=settings.arrival_margin,
             tick_s=settings.arrival_tick_s,
             vacancy_s=settings.vacancy_eco_after_s,
+            setback_c=(settings.eco_low_c, settings.eco_high_c),
             time_zone=settings.time_zone,
         )
 
@@ -426,7 +428,9 @@ class ArrivalService:
         await self._stays_store.save(dirty)
 
     async def _plan(self, record: StayRecord, now: float) -> None:
-        before = record.model_dump()
+        if _settled(record):
+            return
+        before = _fingerprint(record)
         await self._side_effects(record, now)
         if record.status is StayStatus.RESERVED and record.room_id is not None:
             await self._plan_reserved(record, now)
@@ -435,7 +439,7 @@ class ArrivalService:
         elif record.status is StayStatus.CHECKED_OUT and record.observations_recorded is None:
             await self._record_observations(record, now)
         await self._reconcile(record, now)
-        if record.model_dump() != before:
+        if _fingerprint(record) != before:
             self._dirty.add(record.reservation_id)
 
     async def _preferences(self, record: StayRecord) -> dict[str, Preference]:
@@ -466,6 +470,7 @@ class ArrivalService:
             target_c=record.target_c,
             outdoor_c=outdoor if outdoor is not None else (room_c or record.target_c),
             margin=self.config.margin,
+            setback_c=self.config.setback_c,
         )
         reason = plan.reason if outdoor is not None else f"{plan.reason} (no outdoor reading)"
         started = now if now >= plan.start_at else None
@@ -774,6 +779,36 @@ _WATCHED = frozenset(
         Device.LIGHTS,
     }
 )
+
+
+def _fingerprint(record: StayRecord) -> tuple[object, ...]:
+    """What a planner pass may change: cheap to compare, unlike a whole dump per stay."""
+    return (
+        record.target_c,
+        record.precondition,
+        record.intent,
+        record.manual,
+        record.vacant_since,
+        record.scene_applied_at,
+        record.observations_recorded,
+        record.prep_room_id,
+        len(record.prep_task_ids),
+        len(record.released),
+        len(record.make_up),
+        len(record.cancel_tasks),
+        len(record.notes),
+    )
+
+
+def _settled(record: StayRecord) -> bool:
+    """An ended stay with nothing left to do: the planner passes it by."""
+    if record.status in _ACTIVE or record.released or record.make_up or record.cancel_tasks:
+        return False
+    if record.status is StayStatus.CHECKED_OUT:
+        # A room that was lived in goes to eco even if the gateway never set it before.
+        eco = record.intent is not None and record.intent.mode is HvacMode.ECO
+        return eco and record.observations_recorded is not None
+    return record.intent is None or record.intent.mode is HvacMode.ECO
 
 
 def _plain(value: object) -> str:
