@@ -33,7 +33,7 @@ from edge.store import StoreError
 from shared.clock import Clock
 from shared.layout import PropertyLayout
 
-from .routes import commands, pms, rooms, staff, system, tasks
+from .routes import commands, events, pms, rooms, staff, system, tasks
 
 log = logging.getLogger(__name__)
 
@@ -93,4 +93,5 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(staff.router)
     app.include_router(pms.router)
+    app.include_router(events.router)
     return app

@@ -1,0 +1,69 @@
+"""Live task events for handsets and the front desk, as Server-Sent Events.
+
+`GET /events` streams every task change, staff change and notification in commit order
+(each is on disk before it is sent); `GET /events?staff_id=anna` only what concerns Anna:
+her tasks, her own record, and notifications addressed to her. Each event is
+``id: <seq>``, ``event: task|staff|notify`` and the `TaskEvent` as JSON in ``data``.
+
+A handset that reconnects re-reads `GET /tasks` first: events are not replayed (the
+stream is a live feed, the task list is the truth). A handset that falls too far behind
+gets one ``event: resync`` and the stream ends, for the same reason. A comment line every
+15 seconds keeps proxies and the handset's Wi-Fi from idling the connection out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from edge.api.deps import GatewayDep, Operator
+from edge.dispatch.model import Id
+from edge.dispatch.service import EventKind, Subscription, SubscriptionLost, TaskEvent
+
+router = APIRouter(tags=["tasks"], dependencies=[Operator])
+
+KEEPALIVE_S = 15.0
+
+
+def _concerns(event: TaskEvent, staff_id: str) -> bool:
+    match event.kind:
+        case EventKind.TASK:
+            return event.task is not None and event.task.staff_id == staff_id
+        case EventKind.STAFF:
+            return event.staff is not None and event.staff.id == staff_id
+        case EventKind.NOTIFY:
+            return event.to == staff_id
+
+
+async def _stream(subscription: Subscription, staff_id: str | None) -> AsyncIterator[str]:
+    with subscription:
+        yield ": connected\n\n"
+        while True:
+            try:
+                async with asyncio.timeout(KEEPALIVE_S):
+                    event = await subscription.get()
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            except SubscriptionLost:
+                yield "event: resync\ndata: {}\n\n"
+                return
+            if staff_id is None or _concerns(event, staff_id):
+                data = event.model_dump_json()
+                yield f"id: {event.seq}\nevent: {event.kind.value}\ndata: {data}\n\n"
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def events(gateway: GatewayDep, staff_id: Id | None = None) -> StreamingResponse:
+    """Server-Sent Events of task, staff and notification changes (see the module)."""
+    if staff_id is not None:
+        gateway.tasks.person(staff_id)  # 404 for someone not on the roster
+    subscription = gateway.tasks.subscribe()
+    return StreamingResponse(
+        _stream(subscription, staff_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

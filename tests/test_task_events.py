@@ -1,0 +1,102 @@
+"""The handsets' live feed: Server-Sent Events over real HTTP from a running gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from edge.api import create_app
+from edge.assignment import warm_up
+from shared.broker import BrokerAddress
+from shared.clock import SimulatedClock
+from shared.layout import PropertyLayout
+from tests.fixtures.http_server import ServeApp
+from tests.fixtures.property import WAIT_S, fast_settings, unique_property_id
+
+TOKEN = "events-token"
+ROSTER = [
+    {"id": "anna", "skills": ["housekeeping"]},
+    {"id": "ben", "skills": ["engineering"]},
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _solver_compiled() -> None:
+    warm_up()  # a cold numba cache takes longer than the test waits for a round
+
+
+async def _events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event name, data) per Server-Sent Event; comments skipped."""
+    name, data = "message", ""
+    async for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif line == "" and data:
+            yield name, json.loads(data)
+            name, data = "message", ""
+
+
+async def test_a_handset_sees_its_own_tasks_as_they_happen(
+    broker_address: BrokerAddress, tmp_path: Path, serve_app: ServeApp
+) -> None:
+    property_id = unique_property_id("sse")
+    roster = tmp_path / "staff.json"
+    roster.write_text(json.dumps(ROSTER))
+    settings = fast_settings(
+        property_id, broker_address, tmp_path, 10,
+        operator_token=SecretStr(TOKEN), staff_file=roster,
+    )  # fmt: skip
+    layout = PropertyLayout.generate(property_id, 10)
+    app = create_app(settings, SimulatedClock(speed=1.0), layout=layout)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with serve_app(app) as base:
+        client = await asyncio.to_thread(
+            httpx.AsyncClient, base_url=base, headers=auth, timeout=WAIT_S
+        )
+        async with client:
+            assert (await client.get("/events", params={"staff_id": "nobody"})).status_code == 404
+            unauthorised = await client.get("/events", headers={"Authorization": "Bearer x"})
+            assert unauthorised.status_code == 401
+            for person in ("anna", "ben"):
+                answer = await client.post(f"/staff/{person}/duty", json={"on_duty": True})
+                assert answer.status_code == 200, answer.text
+            async with (
+                client.stream("GET", "/events", params={"staff_id": "anna"}) as anna,
+                client.stream("GET", "/events") as desk,
+            ):
+                assert anna.headers["content-type"].startswith("text/event-stream")
+                request = {"request_id": "r1", "room_id": "102", "kind": "amenities"}
+                created = await client.post("/tasks", json=request)
+                assert created.status_code == 201
+                task_id = created.json()["id"]
+                fault = {"request_id": "r2", "room_id": "103", "kind": "tv_help"}
+                other = await client.post("/tasks", json=fault)
+                assert other.status_code == 201
+
+                seen: list[tuple[str, Any, Any]] = []
+                async with asyncio.timeout(WAIT_S):
+                    async for name, data in _events(anna.aiter_lines()):
+                        task = data.get("task") or {}
+                        seen.append((name, task.get("id"), task.get("staff_id")))
+                        if name == "task" and task.get("status") == "assigned":
+                            break
+                # Anna's feed: her task once it is hers, never Ben's engineering task.
+                assert seen[-1] == ("task", task_id, "anna")
+                assert all(staff == "anna" for _, _, staff in seen if staff is not None)
+                everyone: list[int] = []
+                async with asyncio.timeout(WAIT_S):
+                    async for name, data in _events(desk.aiter_lines()):
+                        if name == "task":
+                            everyone.append(data["task"]["id"])
+                        if len(set(everyone)) == 2:
+                            break
+                assert set(everyone) == {task_id, other.json()["id"]}
