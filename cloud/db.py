@@ -10,8 +10,10 @@ rows), and a deferred transaction that reads first and writes later can fail wit
 BEGIN makes them queue on the busy timeout instead.
 
 PostgreSQL: writes run at READ COMMITTED and lock the guest rows they touch; reads run
-at REPEATABLE READ (`Database.snapshot`), so a pull that overlaps an erasure sees the
-guest either whole or erased, never with its observations but without its key.
+at REPEATABLE READ (`Database.snapshots`), so a pull that overlaps an erasure sees the
+guest either whole or erased, never with its observations but without its key. The
+gateways' hot reads (pull, page) instead run as one statement in autocommit on a pool of
+their own (`cloud.pgread`): one statement sees one snapshot, which gives the same.
 """
 
 from __future__ import annotations
@@ -48,13 +50,24 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout_ms: int = 10_000) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    sqlite_busy_timeout_ms: int = 10_000,
+    autocommit: bool = False,
+) -> Engine:
+    """An engine for the URL. ``autocommit`` (PostgreSQL only): its own pool whose
+    connections run each statement as its own transaction, for `cloud.pgread`."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # No pre-ping: it would cost a round trip on every request. A connection that died
         # with a database restart fails its one request instead (503, which gateways
         # retry), and SQLAlchemy then drops the whole pool.
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, **options)
+    if autocommit:
+        raise ValueError("the autocommit engine is for PostgreSQL's one-statement reads")
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -85,14 +98,18 @@ def make_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout_ms: int = 
 
 @dataclass(frozen=True)
 class Database:
-    """The engine and the two session factories built on it."""
+    """The engine and the two session factories built on it; on PostgreSQL, optionally,
+    a second engine in autocommit that the one-statement read path runs on
+    (`cloud.pgread`). A pool of its own: its connections never change isolation level
+    per checkout, which SQLAlchemy would otherwise do on every request."""
 
     engine: Engine
     sessions: sessionmaker[Session]
     snapshots: sessionmaker[Session]
+    autocommit: Engine | None = None
 
     @classmethod
-    def of(cls, engine: Engine) -> Database:
+    def of(cls, engine: Engine, *, autocommit: Engine | None = None) -> Database:
         snapshot_engine = engine
         if engine.dialect.name == "postgresql":
             snapshot_engine = engine.execution_options(isolation_level="REPEATABLE READ")
@@ -100,11 +117,17 @@ class Database:
             engine=engine,
             sessions=sessionmaker(engine, expire_on_commit=False),
             snapshots=sessionmaker(snapshot_engine, expire_on_commit=False),
+            autocommit=autocommit,
         )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.autocommit is not None:
+            self.autocommit.dispose()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

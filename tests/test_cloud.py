@@ -31,11 +31,15 @@ from cryptography.hazmat.primitives.keywrap import (
 )
 from sqlalchemy import Engine, text
 
+from cloud import pgread, vault
 from cloud.api import create_app
-from cloud.auth import issue_gateway_token, revoke_gateway
+from cloud.audit import Purpose
+from cloud.auth import GATEWAY_ROLE, Principal, issue_gateway_token, revoke_gateway
 from cloud.db import Database, make_engine, migrate
+from cloud.errors import GuestErased, NotFound
 from cloud.settings import CloudSettings, HqPrincipal, HqRole
-from shared.sync import MAX_BATCH
+from cloud.vault import PullLimits
+from shared.sync import MAX_BATCH, ObservationPage, PullRequest, PullResponse
 from tests.fixtures.http_server import ServeApp
 from tests.fixtures.postgres import SYSTEM_USER, PostgresCluster
 
@@ -307,6 +311,87 @@ def test_pull_pages_many_guests_with_keys_and_unknown_guests(cloud: Cloud) -> No
     assert [o["id"] for o in one.json()["pages"][0]["observations"]] == [
         o["id"] for o in news[guests[1]]
     ]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgres_one_statement_reads_answer_as_the_generic_path(
+    cloud: Cloud, database_url: str
+) -> None:
+    """`cloud.pgread` (PostgreSQL's pull and page, one statement in autocommit) against
+    `cloud.vault` (the generic transaction) on the same rows: the same models, parsed by
+    the wire's own `PullResponse`/`ObservationPage`, and the same audit rows."""
+    guests = [pseudonym_of(f"E-{i}") for i in range(4)]
+    for guest in guests:
+        cloud.enrol(guest)
+    # Guest 0 has a second data-key version; its keys come in version order.
+    second = {**cloud.keys.wrapped_key(guests[0]), "data_key_version": 2}
+    assert cloud.gateway_a.put(f"/v1/guests/{guests[0]}/key", json=second).status_code == 201
+    batch = [cloud.keys.seal(g, {"n": n}, PROPERTY_A) for n in range(7) for g in guests]
+    assert cloud.push(batch).status_code == 200
+    assert cloud.admin.post(f"/v1/hq/guests/{guests[3]}/erase").status_code == 200
+    unknown = pseudonym_of("E-unknown")
+
+    reader = Principal(cloud.gateway_a_id, GATEWAY_ROLE, PROPERTY_A)
+    database = Database.of(cloud.engine, autocommit=make_engine(database_url, autocommit=True))
+    assert database.autocommit is not None
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    try:
+        third = cloud.scalar("SELECT min(seq) FROM observations") + 2 * len(guests)
+        requests = [
+            ({guests[0]: 0, guests[1]: 0, guests[2]: 0, guests[3]: 0, unknown: 0}, 500, 20_000),
+            # 4 live guests (the unknown one counts, the erased one not): 12 // 4 = 3 each.
+            (
+                {guests[0]: 0, guests[1]: third, guests[2]: 10**12, guests[3]: 0, unknown: 7},
+                500,
+                12,
+            ),
+            ({guests[1]: 0}, 4, 20_000),  # the page limit
+            ({guests[3]: 2}, 500, 20_000),  # only an erased guest: a notice, no page
+            ({}, 500, 20_000),
+        ]
+        for cursors, page_limit, max_observations in requests:
+            limits = PullLimits(page_limit, max_observations)
+            fast = pgread.pull(database.autocommit, reader, cursors, Purpose.SYNC, limits, at)
+            with database.snapshots() as session:
+                generic = vault.pull(
+                    session, reader, PullRequest(cursors=cursors), Purpose.SYNC, limits, at
+                )
+                session.rollback()  # its audit rows are compared below, from the fast path
+            assert PullResponse.model_validate_json(fast.json) == PullResponse.model_validate(
+                generic.model_dump()
+            ), cursors
+            assert fast.served == len({k.pseudonym for k in generic.keys})
+
+        for after, limit in ((0, 500), (0, 3), (third, 2), (10**12, 5)):
+            fast_page = pgread.read_page(
+                database.autocommit, reader, guests[1], after, limit, Purpose.SERVICE, at
+            )
+            with database.snapshots() as session:
+                generic_page = vault.read_page(
+                    session, reader, guests[1], after, limit, Purpose.SERVICE, at
+                )
+                session.rollback()
+            assert ObservationPage.model_validate_json(fast_page) == generic_page
+        with pytest.raises(NotFound):
+            pgread.read_page(database.autocommit, reader, unknown, 0, 5, Purpose.SERVICE, at)
+        with pytest.raises(GuestErased):
+            pgread.read_page(database.autocommit, reader, guests[3], 0, 5, Purpose.SERVICE, at)
+    finally:
+        database.autocommit.dispose()
+
+    # One audit row per live, known guest served; none for unknown or erased guests.
+    audited = cloud.scalar(
+        "SELECT string_agg(action || ':' || pseudonym || ':' || purpose, ',' ORDER BY id) "
+        "FROM audit_log WHERE at = :at",
+        at=at,
+    ).split(",")
+    expected = [
+        *(f"pull:{g}:sync" for g in sorted(guests[:3])),
+        *(f"pull:{g}:sync" for g in sorted(guests[:3])),
+        f"pull:{guests[1]}:sync",
+        *[f"read_observations:{guests[1]}:service"] * 4,
+    ]
+    assert audited == expected
 
 
 # --- bad input ---------------------------------------------------------------------------

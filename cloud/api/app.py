@@ -59,7 +59,12 @@ def _open_database(settings: CloudSettings) -> Database:
     except BaseException:
         engine.dispose()
         raise
-    return Database.of(engine)
+    autocommit = None
+    if engine.dialect.name == "postgresql":
+        autocommit = make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, autocommit=True
+        )
+    return Database.of(engine, autocommit=autocommit)
 
 
 def _describe(errors: Any) -> str:
@@ -82,7 +87,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(database.engine.dispose)
+            await anyio.to_thread.run_sync(database.dispose)
 
     app = FastAPI(title="StaySync cloud", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -26,6 +27,8 @@ __all__ = [
     "DatabaseDep",
     "GatewayDep",
     "GatewayPurpose",
+    "GatewayRead",
+    "GatewayReadDep",
     "HqAdmin",
     "KeyOfficer",
     "LimitsDep",
@@ -188,3 +191,38 @@ async def get_gateway_purpose(
 
 
 GatewayPurpose = Annotated[Purpose, Depends(get_gateway_purpose)]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRead:
+    """Everything a gateway's profile read needs, from one dependency: the hot read
+    routes take this instead of five, since FastAPI spends ~0.1 ms of CPU per dependency
+    per request. The checks are the same: the token first (401/403), then the purpose."""
+
+    gateway: Principal
+    purpose: Purpose
+    database: Database
+    limits: PullLimits
+    metrics: CloudMetrics
+
+
+async def get_gateway_read(
+    request: Request,
+    credentials: Credentials,
+    x_purpose: Annotated[Purpose | None, Header(description="why the profile is read")] = None,
+    purpose: Annotated[Purpose | None, Query(description="instead of X-Purpose")] = None,
+) -> GatewayRead:
+    gateway = await get_gateway(request, credentials)
+    chosen = await get_gateway_purpose(x_purpose, purpose)
+    state = request.app.state
+    settings: CloudSettings = state.settings
+    return GatewayRead(
+        gateway=gateway,
+        purpose=chosen,
+        database=state.database,
+        limits=PullLimits(settings.pull_page_limit, settings.pull_max_observations),
+        metrics=state.metrics,
+    )
+
+
+GatewayReadDep = Annotated[GatewayRead, Depends(get_gateway_read)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel
 
-from cloud import vault
+from cloud import pgread, vault
 from cloud.api.deps import (
     GatewayDep,
     GatewayPurpose,
-    LimitsDep,
+    GatewayRead,
+    GatewayReadDep,
     MetricsDep,
     PseudonymPath,
     SessionDep,
@@ -32,12 +32,6 @@ router = APIRouter(prefix="/v1", tags=["sync"])
 _ERASED: dict[int | str, dict[str, Any]] = {
     410: {"description": "the guest was erased: purge the cached copy"}
 }
-
-
-def _json(model: BaseModel) -> Response:
-    """The hot read paths serialize once, in pydantic-core, straight to bytes: FastAPI's
-    own path would validate the model again, build a dict and run json.dumps on it."""
-    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -62,38 +56,58 @@ def push_observations(
     return result
 
 
+def _pull(read: GatewayRead, request: PullRequest) -> tuple[bytes, int]:
+    """The serialized `PullResponse` and the number of guests served."""
+    if read.database.autocommit is not None:  # PostgreSQL: one statement
+        body = pgread.pull(
+            read.database.autocommit,
+            read.gateway,
+            request.cursors,
+            read.purpose,
+            read.limits,
+            utcnow(),
+        )
+        return body.json, body.served
+    with read.database.snapshots() as session:
+        response = vault.pull(session, read.gateway, request, read.purpose, read.limits, utcnow())
+        session.commit()
+    return response.model_dump_json().encode(), len({k.pseudonym for k in response.keys})
+
+
 @router.post("/pull", response_model=PullResponse)
-def pull(
-    request: PullRequest,
-    gateway: GatewayDep,
-    purpose: GatewayPurpose,
-    session: SnapshotDep,
-    limits: LimitsDep,
-    metrics: MetricsDep,
-) -> Response:
-    """Each guest's observations after its cursor, their wrapped keys, erasure notices."""
-    response = vault.pull(session, gateway, request, purpose, limits, utcnow())
-    session.commit()
-    metrics.profile_reads.labels(purpose.value).inc(len({k.pseudonym for k in response.keys}))
-    return _json(response)
+def pull(request: PullRequest, read: GatewayReadDep) -> Response:
+    """Each guest's observations after its cursor, their wrapped keys, erasure notices.
+
+    Serialized once, straight to bytes (the `PullResponse` shape): FastAPI's own path
+    would validate the model again, build a dict and run json.dumps on it."""
+    body, served = _pull(read, request)
+    read.metrics.profile_reads.labels(read.purpose.value).inc(served)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/guests/{pseudonym}/observations", response_model=ObservationPage, responses=_ERASED)
 def read_observations(
     pseudonym: PseudonymPath,
-    gateway: GatewayDep,
-    purpose: GatewayPurpose,
-    session: SnapshotDep,
-    limits: LimitsDep,
-    metrics: MetricsDep,
+    read: GatewayReadDep,
     after: Annotated[int, Query(ge=0, description="the last seq already held")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> Response:
-    page_limit = min(limit or limits.page_limit, limits.page_limit)
-    page = vault.read_page(session, gateway, pseudonym, after, page_limit, purpose, utcnow())
-    session.commit()
-    metrics.profile_reads.labels(purpose.value).inc()
-    return _json(page)
+    """One guest's page after the cursor; 404 unknown, 410 erased."""
+    page_limit = min(limit or read.limits.page_limit, read.limits.page_limit)
+    now = utcnow()
+    if read.database.autocommit is not None:  # PostgreSQL: one statement
+        body = pgread.read_page(
+            read.database.autocommit, read.gateway, pseudonym, after, page_limit, read.purpose, now
+        )
+    else:
+        with read.database.snapshots() as session:
+            page = vault.read_page(
+                session, read.gateway, pseudonym, after, page_limit, read.purpose, now
+            )
+            session.commit()
+        body = page.model_dump_json().encode()
+    read.metrics.profile_reads.labels(read.purpose.value).inc()
+    return Response(body, media_type="application/json")
 
 
 @router.put(
