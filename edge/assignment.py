@@ -505,13 +505,12 @@ def _write_bits(adj, w, base, bits):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _tight_graph(c, x, u, v, tol):  # type: ignore[no-untyped-def]
-    """The tight edges, c[i, j] - v[j] <= u[i] + tol: (row_ptr, row_adj, col_ptr, col_adj).
+def _tight_rows(c, x, u, v, tol):  # type: ignore[no-untyped-def]
+    """The tight edges, c[i, j] - v[j] <= u[i] + tol, by row: (row_ptr, row_adj).
 
     A vectorised count per row comes first: most rows' only tight entry is their own,
     (i, x[i]). The others are read again 64 entries at a time: a vectorised loop sets
-    one bit per tight entry, and only the set bits are visited. The columns' lists
-    follow by a counting sort, which keeps them ascending too.
+    one bit per tight entry, and only the set bits are visited.
     """
     nr, nc = c.shape
     row_ptr = np.empty(nr + 1, np.int64)
@@ -535,6 +534,14 @@ def _tight_graph(c, x, u, v, tol):  # type: ignore[no-untyped-def]
                 bits |= np.int64(ci[j] - v[j] <= thr) << (j - b)
             w = _write_bits(row_adj, w, b, bits)
     row_ptr[nr] = w
+    return row_ptr, row_adj
+
+
+@njit(cache=True)
+def _transpose(row_ptr, row_adj, nc):  # type: ignore[no-untyped-def]
+    """The same edges by column, (col_ptr, col_adj): a counting sort, rows ascending."""
+    nr = row_ptr.shape[0] - 1
+    w = row_ptr[nr]
     col_ptr = np.zeros(nc + 1, np.int64)
     for t in range(w):
         col_ptr[row_adj[t] + 1] += 1
@@ -547,7 +554,7 @@ def _tight_graph(c, x, u, v, tol):  # type: ignore[no-untyped-def]
             j = row_adj[t]
             col_adj[fill[j]] = i
             fill[j] += 1
-    return row_ptr, row_adj, col_ptr, col_adj
+    return col_ptr, col_adj
 
 
 @njit(cache=True)
@@ -732,6 +739,10 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     """
     nr, nc = c.shape
     u, tol = _row_duals(c, x, v)
+    row_ptr, row_adj = _tight_rows(c, x, u, v, tol)
+    if row_ptr[nr] == nr:
+        return  # every row's only tight edge is its own: the optimum is unique
+    col_ptr, col_adj = _transpose(row_ptr, row_adj, nc)
     col_must = np.empty(nc, np.bool_)
     for j in range(nc):
         col_must[j] = nr == nc or v[j] < -tol
@@ -742,9 +753,6 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     else:
         mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
         n_p_real, n_q_real = nr, m_real
-    row_ptr, row_adj, col_ptr, col_adj = _tight_graph(c, x, u, v, tol)
-    if row_ptr[nr] == nr:
-        return  # every row's only tight edge is its own: the optimum is unique
     rows_first = (row_ptr, row_adj, col_ptr, col_adj)
     graph = (col_ptr, col_adj, row_ptr, row_adj) if tr else rows_first
     p_ptr, p_adj = graph[0], graph[1]
