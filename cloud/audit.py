@@ -40,6 +40,7 @@ class Purpose(StrEnum):
     SERVICE = "service"  # staff serving a guest in house
     ERASURE = "erasure"  # HQ erasing the guest
     ROTATION = "rotation"  # the key officer re-wrapping data keys
+    ENROLMENT = "enrolment"  # an erased guest enrolling again (a new profile)
 
 
 GATEWAY_PURPOSES = frozenset({Purpose.ARRIVAL, Purpose.SYNC, Purpose.SERVICE})
@@ -51,6 +52,7 @@ class Action(StrEnum):
     READ_IDENTITY = "read_identity"
     ERASE = "erase"
     READ_KEY = "read_key"  # a wrapped key listed for rotation
+    REENROL = "reenrol"  # an erased guest's new profile began (its first new key)
 
 
 class AuditRecord(BaseModel):

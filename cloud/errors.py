@@ -50,15 +50,26 @@ class NotFound(CloudError):
 
 
 class GuestErased(CloudError):
-    """The guest was erased (crypto-shredded): 410 Gone, for good."""
+    """The guest, or the profile a key version belongs to, was erased (crypto-shredded):
+    410 Gone, for good. A returning guest may enrol again under a newer data-key version
+    (``erased_key_version`` + 1 or later): a new profile."""
 
-    def __init__(self, pseudonym: str, erased_at: datetime) -> None:
+    def __init__(
+        self, pseudonym: str, erased_at: datetime, erased_key_version: int | None = None
+    ) -> None:
+        again = (
+            f"; a guest who enrols again starts a new profile under a data key of version "
+            f"{erased_key_version + 1} or later"
+            if erased_key_version is not None
+            else ""
+        )
         super().__init__(
             f"guest {pseudonym} was erased at {erased_at.isoformat()}: "
-            "purge any cached copy and do not push it again"
+            f"purge any cached copy and do not push it again{again}"
         )
         self.pseudonym = pseudonym
         self.erased_at = erased_at
+        self.erased_key_version = erased_key_version
 
 
 class Conflict(CloudError):

@@ -72,7 +72,13 @@ class Guest(Base):
 
     pseudonym: Mapped[str] = mapped_column(String(PSEUDONYM), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Set while the guest is erased; cleared when the guest enrols again (a new profile).
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Kept across a re-enrolment: the last erasure, and the highest data-key version that
+    # the erased profiles used (at least 1). Keys and observations at or below it belong
+    # to an erased profile and are refused (410) for good.
+    last_erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    erased_key_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class WrappedKeyRow(Base):

@@ -117,7 +117,18 @@ def lock_guests(
 def _refuse_erased(guests: Iterable[Guest]) -> None:
     for guest in guests:
         if guest.erased_at is not None:
-            raise GuestErased(guest.pseudonym, guest.erased_at)
+            raise GuestErased(guest.pseudonym, guest.erased_at, guest.erased_key_version)
+
+
+def _refuse_erased_version(guest: Guest, data_key_version: int) -> None:
+    """A key, observation or identity under a data-key version of an erased profile: a
+    gateway that still holds what was erased. Refused for good, even after the guest
+    enrolled again (under a newer version)."""
+    erased_through = guest.erased_key_version
+    if erased_through is not None and data_key_version <= erased_through:
+        erased_at = guest.erased_at or guest.last_erased_at
+        assert erased_at is not None  # both are set by every erasure
+        raise GuestErased(guest.pseudonym, erased_at, erased_through)
 
 
 def _content(obs: SealedObservation) -> tuple[Any, ...]:
@@ -162,6 +173,9 @@ def push(
 
     guests = lock_guests(session, (obs.pseudonym for obs in unique.values()))
     _refuse_erased(guests.values())
+    for obs in unique.values():
+        if (guest := guests.get(obs.pseudonym)) is not None:
+            _refuse_erased_version(guest, obs.data_key_version)
     needed = {(obs.pseudonym, obs.data_key_version) for obs in unique.values()}
     have = {
         (row.pseudonym, row.data_key_version)
@@ -241,7 +255,9 @@ _ONE_PAGE = (
     .order_by(_obs.seq)
     .limit(bindparam("limit"))
 )
-_ERASED_AT = select(_guest.erased_at).where(_guest.pseudonym == bindparam("pseudonym"))
+_ERASED_AT = select(_guest.erased_at, _guest.erased_key_version).where(
+    _guest.pseudonym == bindparam("pseudonym")
+)
 
 
 def _guests_and_keys(
@@ -337,7 +353,7 @@ def _live_guest(session: Session, pseudonym: str) -> None:
     if found is None:
         raise NotFound(f"the vault has no profile for guest {pseudonym}")
     if found.erased_at is not None:
-        raise GuestErased(pseudonym, found.erased_at)
+        raise GuestErased(pseudonym, found.erased_at, found.erased_key_version)
 
 
 def read_page(
@@ -372,7 +388,12 @@ def put_key(
         )
     check_wrapped(key)
     (guest,) = lock_guests(session, [pseudonym], create_at=now).values()
-    _refuse_erased([guest])
+    # An erased guest enrols again with a key newer than any of the erased profiles':
+    # a new profile. An older or equal version is what was erased (410).
+    _refuse_erased_version(guest, key.data_key_version)
+    if guest.erased_at is not None and guest.erased_key_version is None:
+        _refuse_erased([guest])  # not reached: every erasure records the version
+    reenrol = guest.erased_at is not None
     # The rotation row is locked before the key row, in the order the key officer's
     # re-wrap takes them, so the two never deadlock.
     running = rotation.active(session, lock=True)
@@ -401,6 +422,9 @@ def put_key(
                 updated_at=now,
             )
         )
+        if reenrol:
+            guest.erased_at = None
+            audit.record(session, writer, Purpose.ENROLMENT, Action.REENROL, [pseudonym], now)
         session.flush()
         return key, True
     if wrapped_key(row) == key:
@@ -431,6 +455,8 @@ def put_identity(
     check_sealed(f"the identity of guest {pseudonym}", identity.nonce, identity.ciphertext)
     guests = lock_guests(session, [pseudonym])
     _refuse_erased(guests.values())
+    for guest in guests.values():
+        _refuse_erased_version(guest, identity.data_key_version)
     has_key = session.execute(
         select(WrappedKeyRow.id).where(
             tuple_(WrappedKeyRow.pseudonym, WrappedKeyRow.data_key_version)

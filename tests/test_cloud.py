@@ -604,6 +604,77 @@ def test_erasure_shreds_the_profile_and_tells_gateways(cloud: Cloud) -> None:
     )
 
 
+def test_an_erased_guest_who_enrols_again_starts_a_new_profile(cloud: Cloud) -> None:
+    """Crypto-shredding is for good: the old profile stays unreadable and refused. A
+    returning guest is enrolled again under a newer data-key version: a new profile."""
+    guest = pseudonym_of("R-1")
+    cloud.enrol(guest)
+    old = [cloud.keys.seal(guest, {"pref": PREFERENCE}, PROPERTY_A) for _ in range(2)]
+    assert cloud.push(old[:1]).status_code == 200
+    erased = cloud.admin.post(f"/v1/hq/guests/{guest}/erase").json()
+    assert erased["erased_key_version"] == 1
+
+    # A gateway that still holds the old profile: its key and data are refused.
+    stale_key = cloud.keys.wrapped_key(guest)
+    stale = cloud.gateway_a.put(f"/v1/guests/{guest}/key", json=stale_key)
+    assert stale.status_code == 410
+    assert stale.json()["erased_key_version"] == 1
+    assert "version 2 or later" in stale.json()["detail"]
+
+    # The guest comes back: a new data key, of version 2.
+    cloud.keys.data_keys.pop(guest)
+    new_key = {**cloud.keys.wrapped_key(guest), "data_key_version": 2}
+    enrolled = cloud.gateway_b.put(f"/v1/guests/{guest}/key", json=new_key)
+    assert enrolled.status_code == 201, enrolled.text
+    assert cloud.gateway_b.put(f"/v1/guests/{guest}/key", json=new_key).status_code == 200
+
+    pulled = cloud.gateway_a.post("/v1/pull", json={"cursors": {guest: 0}}).json()
+    assert pulled["erased"] == []
+    assert pulled["keys"] == [new_key]
+    assert pulled["pages"][0]["observations"] == []  # nothing of the old profile
+    fresh = {**cloud.keys.seal(guest, {"pref": "window seat"}, PROPERTY_B), "data_key_version": 2}
+    assert cloud.push([fresh], cloud.gateway_b).json() == {"accepted": 1, "duplicates": 0}
+    page = cloud.gateway_a.get(f"/v1/guests/{guest}/observations").json()
+    assert [o["id"] for o in page["observations"]] == [fresh["id"]]
+
+    # The old profile stays refused after the re-enrolment: its key, its observations
+    # (new or replayed), its identity.
+    assert cloud.gateway_a.put(f"/v1/guests/{guest}/key", json=stale_key).status_code == 410
+    assert cloud.push(old[1:]).status_code == 410
+    assert cloud.push(old[:1]).status_code == 410
+    identity = cloud.keys.seal_identity(guest)
+    assert cloud.gateway_a.put(f"/v1/guests/{guest}/identity", json=identity).status_code == 410
+    identity["data_key_version"] = 2
+    assert cloud.gateway_b.put(f"/v1/guests/{guest}/identity", json=identity).status_code == 201
+
+    # Erased again: everything up to version 2 is gone; a third profile starts at 3.
+    second = cloud.admin.post(f"/v1/hq/guests/{guest}/erase").json()
+    assert second["already_erased"] is False
+    assert second["erased_key_version"] == 2
+    assert (second["keys_destroyed"], second["observations_deleted"]) == (1, 1)
+    assert cloud.gateway_b.put(f"/v1/guests/{guest}/key", json=new_key).status_code == 410
+    third = {**new_key, "data_key_version": 3}
+    assert cloud.gateway_b.put(f"/v1/guests/{guest}/key", json=third).status_code == 201
+
+    # A pseudonym erased before the vault ever saw it: version 1 (what any gateway still
+    # holding it would have) is refused, a new profile starts at 2.
+    stranger = pseudonym_of("R-never")
+    assert cloud.admin.post(f"/v1/hq/guests/{stranger}/erase").json()["erased_key_version"] == 1
+    first = cloud.keys.wrapped_key(stranger)
+    assert cloud.gateway_a.put(f"/v1/guests/{stranger}/key", json=first).status_code == 410
+    again = {**first, "data_key_version": 2}
+    assert cloud.gateway_a.put(f"/v1/guests/{stranger}/key", json=again).status_code == 201
+
+    trail = cloud.auditor.get("/v1/hq/audit", params={"pseudonym": guest}).json()["entries"]
+    assert [(e["action"], e["purpose"]) for e in trail if e["action"] != "pull"] == [
+        ("erase", "erasure"),
+        ("reenrol", "enrolment"),
+        ("read_observations", "sync"),
+        ("erase", "erasure"),
+        ("reenrol", "enrolment"),
+    ]
+
+
 # --- rotation ----------------------------------------------------------------------------
 
 
@@ -1021,9 +1092,22 @@ def test_migrations_match_the_models(database_url: str) -> None:
     try:
         with pytest.raises(SchemaOutOfDate, match="staysync cloud migrate"):
             check_schema(engine)
+        migrate(engine, "0001")
+        with engine.begin() as connection:  # a guest erased before revision 0002
+            connection.execute(
+                text(
+                    "INSERT INTO guests (pseudonym, created_at, erased_at) VALUES ('old', :at, :at)"
+                ),
+                {"at": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
         migrate(engine)
         migrate(engine)  # at head: nothing to do
-        assert schema_revision(engine) == "0001"
+        assert schema_revision(engine) == "0002"
+        with engine.connect() as connection:
+            erased = connection.execute(
+                text("SELECT erased_key_version, last_erased_at IS NOT NULL FROM guests")
+            ).one()
+        assert tuple(erased) == (1, True)
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []

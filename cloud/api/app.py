@@ -110,6 +110,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
         if isinstance(exc, GuestErased):
             body["pseudonym"] = exc.pseudonym
             body["erased_at"] = exc.erased_at.isoformat()
+            if exc.erased_key_version is not None:
+                body["erased_key_version"] = exc.erased_key_version
         if isinstance(exc, NotAuthenticated):
             headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(body, status_code=code, headers=headers)
