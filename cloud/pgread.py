@@ -27,9 +27,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from shared.sync import ErasureNotice
 
@@ -122,7 +123,7 @@ def _run(
     page_limit: int,
     max_observations: int,
     now: datetime,
-) -> list[Any]:
+) -> list[_Row]:
     ordered = sorted(cursors)
     params = {
         "pseudonyms": ordered,
@@ -135,8 +136,40 @@ def _run(
         "purpose": purpose.value,
         "action": action.value,
     }
-    with engine.connect() as connection:
-        return list(connection.exec_driver_sql(_STATEMENT, params))
+    return [_Row(*row) for row in _execute(engine, params)]
+
+
+class _Row(NamedTuple):
+    pseudonym: str
+    known: bool
+    erased_at: datetime | None
+    page: str | None
+    keys: str | None
+
+
+def _execute(engine: Engine, params: dict[str, Any]) -> list[Any]:
+    """The statement on a pooled driver connection. SQLAlchemy's Connection and result
+    layers cost ~0.4 ms of CPU a request here, for nothing this path uses; what they
+    would do on an error is done here: driver errors are raised as SQLAlchemy's (the
+    app answers OperationalError with 503), and a connection the server dropped is
+    discarded instead of going back to the pool."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_STATEMENT, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    except dbapi_error as exc:
+        if engine.dialect.is_disconnect(exc, raw.dbapi_connection, None):
+            raw.invalidate(exc)
+        raise DBAPIError.instance(
+            _STATEMENT, params, exc, dbapi_error, dialect=engine.dialect
+        ) from exc
+    finally:
+        raw.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,5 +233,5 @@ def read_page(
         raise NotFound(f"the vault has no profile for guest {pseudonym}")
     if row.erased_at is not None:
         raise GuestErased(pseudonym, row.erased_at.astimezone(UTC))
-    page: str = row.page
-    return page.encode()
+    assert row.page is not None  # a known guest not erased has a page
+    return row.page.encode()

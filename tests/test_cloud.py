@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap_with_padding,
 )
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from cloud import pgread, vault
 from cloud.api import create_app
@@ -376,6 +377,17 @@ def test_postgres_one_statement_reads_answer_as_the_generic_path(
             pgread.read_page(database.autocommit, reader, unknown, 0, 5, Purpose.SERVICE, at)
         with pytest.raises(GuestErased):
             pgread.read_page(database.autocommit, reader, guests[3], 0, 5, Purpose.SERVICE, at)
+
+        # A connection the server dropped: that one call fails as SQLAlchemy's
+        # OperationalError (the app's 503), the pool discards it, the next call works.
+        raw = database.autocommit.raw_connection()
+        pid = raw.cursor().execute("SELECT pg_backend_pid()").fetchone()[0]
+        raw.close()
+        assert cloud.scalar("SELECT pg_terminate_backend(:pid)", pid=pid) is True
+        one = {guests[1]: 0}
+        with pytest.raises(OperationalError):
+            pgread.pull(database.autocommit, reader, one, Purpose.SYNC, limits, at)
+        assert pgread.pull(database.autocommit, reader, one, Purpose.SYNC, limits, at).served == 1
     finally:
         database.autocommit.dispose()
 
@@ -390,6 +402,7 @@ def test_postgres_one_statement_reads_answer_as_the_generic_path(
         *(f"pull:{g}:sync" for g in sorted(guests[:3])),
         f"pull:{guests[1]}:sync",
         *[f"read_observations:{guests[1]}:service"] * 4,
+        f"pull:{guests[1]}:sync",  # after the dropped connection
     ]
     assert audited == expected
 
