@@ -31,6 +31,7 @@ import argparse
 import base64
 import hashlib
 import http.client
+import importlib.util
 import json
 import os
 import random
@@ -240,6 +241,13 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def _server_stack() -> str:
+    """What uvicorn's "auto" picks: uvloop and httptools when installed."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop} + {parser}"
 
 
 # --- the client process ------------------------------------------------------------------
@@ -527,6 +535,7 @@ def main(guests: int, samples: int, push_batches: int) -> None:
         )
     console.print(table)
     console.print(
+        f"server: uvicorn {uvicorn.__version__} on {_server_stack()}; "
         f"server CPU per API read (pulls, pages and arrivals): {read_cpu_ms:.2f} ms; load "
         f"average {background_load:.1f} before the run (other work on these "
         f"{os.cpu_count()} cores), {load_during:.1f} during the reads (this run included)"
