@@ -23,6 +23,7 @@ from .arrival.learning import RoomLearning
 from .arrival.service import ArrivalConfig, ArrivalService
 from .cloud_client import CloudClient
 from .commands import CommandManager, CommandRecord, CommandTiming
+from .dispatch.metrics import TaskCollector
 from .dispatch.service import TaskService
 from .link import LinkTiming, MqttLink
 from .metrics import GatewayMetrics
@@ -104,6 +105,7 @@ class Gateway:
             ),
         )
         self.tasks = TaskService.from_settings(settings, self.layout, self.store, clock)
+        self.metrics.registry.register(TaskCollector(self.tasks, clock))
         self.profile_store = ProfileStore(self.store)
         self._profiles: GuestProfiles | None = None  # needs the keyring, read at start
         self.profile_sync: ProfileSync | None = None

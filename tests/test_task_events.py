@@ -100,3 +100,10 @@ async def test_a_handset_sees_its_own_tasks_as_they_happen(
                         if len(set(everyone)) == 2:
                             break
                 assert set(everyone) == {task_id, other.json()["id"]}
+            # The same state on /metrics, for the dashboards.
+            metrics = (await client.get("/metrics")).text
+            assert "staysync_staff_on_duty 2.0" in metrics
+            open_lines = [m for m in metrics.splitlines() if m.startswith("staysync_tasks_open{")]
+            assert sum(float(m.rsplit(" ", 1)[1]) for m in open_lines) == 2.0
+            assert any('skill="engineering"' in m for m in open_lines)
+            assert 'staysync_tasks_oldest_waiting_seconds{skill="engineering"}' in metrics
