@@ -65,7 +65,8 @@ _KEY_JSON = (
 # fragments are formatted in; every value is a bound parameter.
 _STATEMENT = f"""
 WITH wanted AS (
-    SELECT w.pseudonym, w.after, g.pseudonym IS NOT NULL AS known, g.erased_at
+    SELECT w.pseudonym, w.after, g.pseudonym IS NOT NULL AS known, g.erased_at,
+        g.erased_key_version
     FROM unnest(%(pseudonyms)s::text[], %(afters)s::bigint[]) AS w (pseudonym, after)
     LEFT JOIN guests AS g ON g.pseudonym = w.pseudonym
 ),
@@ -84,6 +85,7 @@ SELECT
     w.pseudonym,
     w.known,
     w.erased_at,
+    w.erased_key_version,
     CASE WHEN w.erased_at IS NULL THEN json_build_object(
         'pseudonym', w.pseudonym,
         'observations', coalesce(p.observations, '[]'::json),
@@ -143,6 +145,7 @@ class _Row(NamedTuple):
     pseudonym: str
     known: bool
     erased_at: datetime | None
+    erased_key_version: int | None
     page: str | None
     keys: str | None
 
@@ -232,6 +235,6 @@ def read_page(
     if not row.known:
         raise NotFound(f"the vault has no profile for guest {pseudonym}")
     if row.erased_at is not None:
-        raise GuestErased(pseudonym, row.erased_at.astimezone(UTC))
+        raise GuestErased(pseudonym, row.erased_at.astimezone(UTC), row.erased_key_version)
     assert row.page is not None  # a known guest not erased has a page
     return row.page.encode()

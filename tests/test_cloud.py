@@ -375,8 +375,9 @@ def test_postgres_one_statement_reads_answer_as_the_generic_path(
             assert ObservationPage.model_validate_json(fast_page) == generic_page
         with pytest.raises(NotFound):
             pgread.read_page(database.autocommit, reader, unknown, 0, 5, Purpose.SERVICE, at)
-        with pytest.raises(GuestErased):
+        with pytest.raises(GuestErased) as gone:
             pgread.read_page(database.autocommit, reader, guests[3], 0, 5, Purpose.SERVICE, at)
+        assert gone.value.erased_key_version == 1
 
         # A connection the server dropped: that one call fails as SQLAlchemy's
         # OperationalError (the app's 503), the pool discards it, the next call works.
@@ -589,6 +590,7 @@ def test_erasure_shreds_the_profile_and_tells_gateways(cloud: Cloud) -> None:
     gone = cloud.gateway_b.get(f"/v1/guests/{guest}/observations")
     assert gone.status_code == 410
     assert gone.json()["erased_at"] == body["erased_at"].replace("Z", "+00:00")
+    assert gone.json()["erased_key_version"] == 1  # a new profile would start at 2
     assert cloud.gateway_b.get(f"/v1/guests/{guest}/identity").status_code == 410
     pulled = cloud.gateway_b.post("/v1/pull", json={"cursors": {guest: 5, other: 0}}).json()
     assert [n["pseudonym"] for n in pulled["erased"]] == [guest]
