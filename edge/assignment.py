@@ -49,6 +49,8 @@ dual. Rows are visited in order; each tries its tight columns in increasing orde
 keeps the first for which alternating paths of tight edges that leave the settled rows
 alone restore such an assignment. The tight edges are collected in one vectorised pass
 over the matrix; when each row has only its own, the optimum is unique and that is all.
+With many ties (integer costs) they are collected on demand instead, for the vertices
+a search visits.
 
 The scans are written so that LLVM vectorises them: reductions are split into passes
 that each keep one kind of running value (a minimum, an index, a count), and minima go
@@ -65,7 +67,7 @@ import numpy as np
 import numpy.typing as npt
 from llvmlite import ir  # type: ignore[import-untyped]
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 __all__ = ["Assignment", "solve", "warm_up"]
 
@@ -485,76 +487,180 @@ def _jv(c):  # type: ignore[no-untyped-def]
     return -1, -1, n_failed, x, y, v
 
 
-# The tie-breaking below walks the graph of tight edges (zero reduced cost), built in
-# one pass over the matrix as adjacency lists in both directions (CSR: the neighbours
-# of vertex k are adj[ptr[k]:ptr[k + 1]], ascending). On random costs it has a few
-# hundred edges. It is passed around as (p_ptr, p_adj, q_ptr, q_adj), P and Q as below.
+# The tie-breaking below walks the graph of tight edges (zero reduced cost). Its
+# adjacency lists (ascending) live in a pool; start/length have a row per side (0: P,
+# 1: Q) and give each vertex's list, start -1 meaning "not listed yet".
+#
+# On random real costs there are a few hundred tight edges: all are listed up front, in
+# one vectorised pass over the matrix, and when each row has only its own the optimum
+# is unique and that is all. The graph is then the tuple (pool, start, length). With
+# many ties (integer costs) listing them all would cost more than the search, which
+# visits few vertices: past a limit, lists are made on first use, and a vectorised
+# scan per row tells whether it has a candidate at all. The graph is then
+# (pool, start, length, c, u, v, tol, tr, used), and the search is compiled a second
+# time for it: a check for unlisted vertices in the search's inner loops costs a third
+# of the time of the tie-breaking on random costs, where it is never needed.
 _P, _Q = 0, 1
 # Rows of the search scratch array.
 _SEEN_P, _SEEN_Q, _PRED_P, _PRED_Q, _QUEUE = 0, 1, 2, 3, 4
+# _list_all_tight outcomes.
+_LISTED, _UNIQUE, _TOO_MANY = 0, 1, 2
 
 
 @njit(cache=True)
-def _write_bits(adj, w, base, bits):  # type: ignore[no-untyped-def]
+def _write_bits(pool, w, base, bits):  # type: ignore[no-untyped-def]
     """Append base + (position of each set bit of `bits`), ascending; returns the new end."""
     while bits != 0:
-        adj[w] = base + _cttz(bits)
+        pool[w] = base + _cttz(bits)
         w += 1
         bits &= bits - 1  # clear the lowest set bit
     return w
 
 
 @njit(cache=True)
-def _tight_rows(c, x, u, v, tol):  # type: ignore[no-untyped-def]
-    """The tight edges, c[i, j] - v[j] <= u[i] + tol, by row: (row_ptr, row_adj).
+def _row_tight(ci, v, thr, pool, w):  # type: ignore[no-untyped-def]
+    """Append the columns j with ci[j] - v[j] <= thr; returns the new end.
+
+    64 entries at a time: a vectorised loop sets one bit per tight entry, and only the
+    set bits are visited (a row has a few tight entries out of hundreds).
+    """
+    nc = ci.shape[0]
+    for b in range(0, nc, 64):
+        bits = np.int64(0)
+        for j in range(b, min(b + 64, nc)):
+            bits |= np.int64(ci[j] - v[j] <= thr) << (j - b)
+        w = _write_bits(pool, w, b, bits)
+    return w
+
+
+def _ensure_listed(graph: Any, side: int, k: int) -> None:
+    """List vertex k of `side` if the graph is built on demand (numba only)."""
+    raise NotImplementedError
+
+
+@overload(_ensure_listed)
+def _ensure_listed_impl(graph, side, k):  # type: ignore[no-untyped-def]
+    if len(graph) == 3:  # all listed up front
+        return lambda graph, side, k: None
+
+    def impl(graph, side, k):  # type: ignore[no-untyped-def]
+        if graph[1][side, k] < 0:
+            _list_tight(graph, side, k)
+
+    return impl
+
+
+def _maybe_candidate(graph: Any, p: int, q_end: int, owner_of_q: Any) -> bool:
+    """False only if P-vertex p surely has no candidate (numba only)."""
+    raise NotImplementedError
+
+
+@overload(_maybe_candidate)
+def _maybe_candidate_impl(graph, p, q_end, owner_of_q):  # type: ignore[no-untyped-def]
+    if len(graph) == 3:  # p's list is at hand, and short
+        return lambda graph, p, q_end, owner_of_q: True
+    return lambda graph, p, q_end, owner_of_q: _has_candidate(graph, p, q_end, owner_of_q)  # noqa: PLW0108
+
+
+@njit(cache=True)
+def _neighbours(graph, side, k):  # type: ignore[no-untyped-def]
+    """(start, length) in the pool of the tight neighbours of vertex k of `side`, sorted."""
+    _ensure_listed(graph, side, k)
+    return graph[1][side, k], graph[2][side, k]
+
+
+@njit(cache=True)
+def _list_tight(graph, side, k):  # type: ignore[no-untyped-def]
+    """List the tight neighbours of vertex k of `side` at the end of the pool.
+
+    P-vertices are internal rows unless `tr`; a row's tight columns are those with
+    c[i, j] - v[j] <= u[i] + tol, the same test from both sides.
+    """
+    pool, start, length, c, u, v, tol, tr, used = graph
+    w = used[0]
+    start[side, k] = w
+    if (side == _P) != tr:  # the tight columns of row k
+        w = _row_tight(c[k], v, u[k] + tol, pool, w)
+    else:  # the tight rows of column k: a strided scan
+        vk = v[k]
+        nr = c.shape[0]
+        for b in range(0, nr, 64):
+            bits = np.int64(0)
+            for i in range(b, min(b + 64, nr)):
+                bits |= np.int64(c[i, k] - vk <= u[i] + tol) << (i - b)
+            w = _write_bits(pool, w, b, bits)
+    length[side, k] = w - start[side, k]
+    used[0] = w
+
+
+@njit(cache=True)
+def _list_all_tight(c, x, u, v, tol, tr, pool, start, length, limit):  # type: ignore[no-untyped-def]
+    """List every tight edge, rows' lists then columns'; returns _LISTED, _UNIQUE or
+    _TOO_MANY (then nothing is listed: more than `limit` edges).
 
     A vectorised count per row comes first: most rows' only tight entry is their own,
-    (i, x[i]). The others are read again 64 entries at a time: a vectorised loop sets
-    one bit per tight entry, and only the set bits are visited.
+    (i, x[i]); only the others are read again. The columns' lists follow by a counting
+    sort, which keeps them ascending too.
     """
     nr, nc = c.shape
-    row_ptr = np.empty(nr + 1, np.int64)
-    # Worst case, all entries tight; np.empty only reserves the pages it does not touch.
-    row_adj = np.empty(nr * nc, np.int32)
+    rs, cs = (_Q, _P) if tr else (_P, _Q)  # the sides of internal rows and columns
     w = 0
     for i in range(nr):
-        row_ptr[i] = w
         ci = c[i]
         thr = u[i] + tol
         n_tight = np.int64(0)
         for j in range(nc):
             n_tight += np.int64(ci[j] - v[j] <= thr)
+        if w + n_tight > limit:
+            for k in range(i):
+                start[rs, k] = -1
+            return _TOO_MANY
+        start[rs, i] = w
         if n_tight == 1:
-            row_adj[w] = x[i]
+            pool[w] = x[i]
             w += 1
-            continue
-        for b in range(0, nc, 64):
-            bits = np.int64(0)
-            for j in range(b, min(b + 64, nc)):
-                bits |= np.int64(ci[j] - v[j] <= thr) << (j - b)
-            w = _write_bits(row_adj, w, b, bits)
-    row_ptr[nr] = w
-    return row_ptr, row_adj
+        else:
+            w = _row_tight(ci, v, thr, pool, w)
+        length[rs, i] = w - start[rs, i]
+    if w == nr:
+        return _UNIQUE  # every row's only tight edge is its own
+    for j in range(nc):
+        length[cs, j] = 0
+    for t in range(w):
+        length[cs, pool[t]] += 1
+    e = w
+    for j in range(nc):
+        start[cs, j] = e
+        e += length[cs, j]
+    fill = start[cs].copy()
+    for i in range(nr):
+        for t in range(start[rs, i], start[rs, i] + length[rs, i]):
+            j = pool[t]
+            pool[fill[j]] = i
+            fill[j] += 1
+    return _LISTED
 
 
 @njit(cache=True)
-def _transpose(row_ptr, row_adj, nc):  # type: ignore[no-untyped-def]
-    """The same edges by column, (col_ptr, col_adj): a counting sort, rows ascending."""
-    nr = row_ptr.shape[0] - 1
-    w = row_ptr[nr]
-    col_ptr = np.zeros(nc + 1, np.int64)
-    for t in range(w):
-        col_ptr[row_adj[t] + 1] += 1
-    for j in range(nc):
-        col_ptr[j + 1] += col_ptr[j]
-    fill = col_ptr[:nc].copy()
-    col_adj = np.empty(w, np.int32)
-    for i in range(nr):
-        for t in range(row_ptr[i], row_ptr[i + 1]):
-            j = row_adj[t]
-            col_adj[fill[j]] = i
-            fill[j] += 1
-    return col_ptr, col_adj
+def _has_candidate(graph, p, q_end, owner_of_q):  # type: ignore[no-untyped-def]
+    """Does P-vertex p have a tight edge to some Q < q_end not held by a settled P?
+
+    One vectorised pass over part of p's row (or column). Most vertices have none.
+    """
+    c, u, v, tol, tr = graph[3], graph[4], graph[5], graph[6], graph[7]
+    cnt = np.int64(0)
+    if tr:
+        vp = v[p]
+        for q in range(q_end):
+            o = owner_of_q[q]
+            cnt += np.int64((c[q, p] - vp <= u[q] + tol) & ((o < 0) | (o >= p)))
+    else:
+        cp = c[p]
+        thr = u[p] + tol
+        for q in range(q_end):
+            o = owner_of_q[q]
+            cnt += np.int64((cp[q] - v[q] <= thr) & ((o < 0) | (o >= p)))
+    return cnt > 0
 
 
 @njit(cache=True)
@@ -587,7 +693,7 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, graph, work, stamp, log, lo
     (a Q that must be covered again) the search goes on until it reaches that one,
     which closes a cycle; only if it cannot does another end do. Returns success.
     """
-    p_ptr, p_adj = graph[0], graph[1]
+    pool = graph[0]
     seen_p, seen_q, pred_q, queue = work[_SEEN_P], work[_SEEN_Q], work[_PRED_Q], work[_QUEUE]
     seen_p[s] = stamp
     queue[0] = s
@@ -597,8 +703,9 @@ def _rematch_p(s, prefer, p, mate_p, mate_q, must_p, graph, work, stamp, log, lo
     while head < tail and found < 0:
         a = queue[head]
         head += 1
-        for t in range(p_ptr[a], p_ptr[a + 1]):
-            b = p_adj[t]
+        first, count = _neighbours(graph, _P, a)
+        for t in range(first, first + count):
+            b = pool[t]
             owner = mate_q[b]
             if seen_q[b] == stamp or 0 <= owner <= p:
                 continue
@@ -637,7 +744,7 @@ def _rematch_q(t, p, mate_p, mate_q, must_q, graph, work, stamp, log, log_n):  #
 
     The path ends at an uncovered P, or frees a Q that may be left uncovered.
     """
-    q_ptr, q_adj = graph[2], graph[3]
+    pool = graph[0]
     seen_p, seen_q, pred_p, pred_q, queue = (
         work[_SEEN_P],
         work[_SEEN_Q],
@@ -652,8 +759,9 @@ def _rematch_q(t, p, mate_p, mate_q, must_q, graph, work, stamp, log, log_n):  #
     while head < tail and found < 0:
         b = queue[head]
         head += 1
-        for r in range(q_ptr[b], q_ptr[b + 1]):
-            a = q_adj[r]
+        first, count = _neighbours(graph, _Q, b)
+        for r in range(first, first + count):
+            a = pool[r]
             if a <= p or seen_p[a] == stamp:
                 continue
             seen_p[a] = stamp
@@ -739,10 +847,14 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     """
     nr, nc = c.shape
     u, tol = _row_duals(c, x, v)
-    row_ptr, row_adj = _tight_rows(c, x, u, v, tol)
-    if row_ptr[nr] == nr:
-        return  # every row's only tight edge is its own: the optimum is unique
-    col_ptr, col_adj = _transpose(row_ptr, row_adj, nc)
+    n_max = max(nr, nc)
+    limit = 2 * (nr + nc)
+    pool = np.empty(2 * limit, np.int32)
+    start = np.full((2, n_max), -1, np.int64)
+    length = np.zeros((2, n_max), np.int64)
+    listed = _list_all_tight(c, x, u, v, tol, tr, pool, start, length, limit)
+    if listed == _UNIQUE:
+        return
     col_must = np.empty(nc, np.bool_)
     for j in range(nc):
         col_must[j] = nr == nc or v[j] < -tol
@@ -753,19 +865,33 @@ def _lexicographic(c, x, y, v, m_real, tr):  # type: ignore[no-untyped-def]
     else:
         mate_p, mate_q, must_p, must_q = x, y, row_must, col_must
         n_p_real, n_q_real = nr, m_real
-    rows_first = (row_ptr, row_adj, col_ptr, col_adj)
-    graph = (col_ptr, col_adj, row_ptr, row_adj) if tr else rows_first
-    p_ptr, p_adj = graph[0], graph[1]
-    n_max = max(nr, nc)
+    state = (mate_p, mate_q, must_p, must_q, n_p_real, n_q_real)
+    if listed == _LISTED:
+        _search((pool, start, length), state)
+    else:
+        pool = np.empty(2 * nr * nc, np.int32)  # worst case; pages are touched as used
+        used = np.zeros(1, np.int64)
+        _search((pool, start, length, c, u, v, tol, tr, used), state)
+
+
+@njit(cache=True)
+def _search(graph, state):  # type: ignore[no-untyped-def]
+    """Each P in order tries its tight Q in increasing order (see _lexicographic)."""
+    mate_p, mate_q, must_p, must_q, n_p_real, n_q_real = state
+    pool = graph[0]
+    n_max = graph[1].shape[1]
     work = np.zeros((5, n_max), np.int64)
-    log = np.empty((4 * (nr + nc) + 16, 3), np.int64)
+    log = np.empty((4 * n_max + 16, 3), np.int64)
     log_n = np.zeros(1, np.int64)
     stamp = 0
     for p in range(n_p_real):
         q0 = mate_p[p]
         q_end = q0 if 0 <= q0 < n_q_real else n_q_real
-        for t in range(p_ptr[p], p_ptr[p + 1]):
-            q = p_adj[t]
+        if not _maybe_candidate(graph, p, q_end, mate_q):
+            continue
+        first, count = _neighbours(graph, _P, p)
+        for t in range(first, first + count):
+            q = pool[t]
             if q >= q_end:
                 break  # sorted: no better column left
             if 0 <= mate_q[q] < p:
@@ -878,4 +1004,5 @@ def warm_up() -> float:
     partial = square.copy()
     partial[:, 0] = np.inf
     solve(partial)  # no full matching: the padded second pass
+    solve(np.zeros((3, 8)))  # ties everywhere: the tie-breaking lists edges on demand
     return time.perf_counter() - t0
