@@ -215,6 +215,7 @@ class Gateway:
                 keyring,
                 self._transport,
                 SyncTiming(interval_s=self.settings.profile_sync_interval_s),
+                hotel_clock=self.clock,
             )
 
     @property
@@ -293,7 +294,7 @@ class Gateway:
             return  # the station's own session: online/offline says nothing about the weather
         if inbound.topic.device is Device.WEATHER and isinstance(message, WeatherTelemetry):
             self._site_messages.inc()
-            self.arrivals.on_outdoor(message.ts, message.outdoor_c)
+            self.arrivals.on_outdoor(self.clock.now(), message.outdoor_c)
             return
         self._reject(
             "unexpected_channel", "the site has only weather telemetry", str(inbound.topic)

@@ -49,11 +49,15 @@ class ProfileSync:
         keyring: ChainKeyring,
         clock: Clock,
         timing: SyncTiming | None = None,
+        hotel_clock: Clock | None = None,
     ) -> None:
+        """`clock` times the network (retries, the sync interval); `hotel_clock` is the
+        clock of the arrival times given to `expect` (they differ in a simulation)."""
         self._store = store
         self._client = client
         self._keyring = keyring
         self._clock = clock
+        self._hotel_clock = hotel_clock or clock
         self._timing = timing or SyncTiming()
         self._expected: dict[str, float] = {}  # pseudonym -> arrival time (hotel clock)
         self._cached: set[str] = set()
@@ -115,7 +119,7 @@ class ProfileSync:
         return sent + len(batch)
 
     async def pull_once(self, purpose: Purpose = Purpose.SYNC) -> int:
-        horizon = self._clock.now() + self._timing.prefetch_window_s
+        horizon = self._hotel_clock.now() + self._timing.prefetch_window_s
         wanted = sorted({p for p, at in self._expected.items() if at <= horizon} | self._cached)
         if not wanted:
             return 0

@@ -201,7 +201,9 @@ def apply(state: StayState | None, event: PmsEvent) -> Outcome:
     if state is not None and event.event_id in state.event_ids:
         return Outcome(OutcomeKind.DUPLICATE, state)
     if state is None:
-        if isinstance(event, ReservationCreated):
+        # A change carries the whole booking, so an unknown reservation's change is its
+        # creation: a gateway that goes live (or was down) learns existing bookings.
+        if isinstance(event, ReservationCreated | ReservationChanged):
             return _applied(
                 StayState(
                     reservation_id=event.reservation_id,
@@ -216,7 +218,9 @@ def apply(state: StayState | None, event: PmsEvent) -> Outcome:
                 ),
                 event,
             )
-        return _refused(None, event, "unknown reservation (no reservation_created seen)")
+        return _refused(
+            None, event, "unknown reservation (no reservation_created or _changed seen)"
+        )
     if state.status in _TERMINAL:
         return _refused(state, event, f"event {_TERMINAL[state.status]}")
     return _transition(state, event)

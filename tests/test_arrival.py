@@ -125,6 +125,14 @@ async def test_the_room_is_ready_at_the_door_and_saves_energy_when_empty(
         assert "unknown reservation" in refused.json()["detail"]
         malformed = await http.post("/pms/events", json={"kind": "checked_in"}, headers=pms)
         assert malformed.status_code == 422
+        nowhere = booking("e0", "R0", "999", at(15), ts=at(6))
+        refused = await http.post("/pms/events", json=nowhere, headers=pms)
+        assert refused.status_code == 409
+        assert "room 999 is not in the layout" in refused.json()["detail"]
+        millis = booking("e0", "R0", "101", at(15) * 1000, ts=at(6))
+        refused = await http.post("/pms/events", json=millis, headers=pms)
+        assert refused.status_code == 409
+        assert "milliseconds" in refused.json()["detail"]
 
         # 08:00 — two reservations for 15:00; the second will move to 17:00.
         await sleep_until(clock, at(8))

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from edge.api import create_app
 from edge.arrival.learning import RoomLearning
+from edge.arrival.service import PmsRefused
 from edge.arrival.stays import StayRecord
 from edge.dispatch.model import Skill, Source, TaskStatus
 from edge.gateway import Gateway
@@ -79,6 +81,9 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
             )
             await old.record(guest, "room.temperature_c", 23.0, ObservationKind.OBSERVED, "S0")
             await old.record(guest, "bed.pillow", "latex", ObservationKind.OBSERVED, "S0")
+            await gateway.profiles.record(
+                late, "room.extra_hangers", 4, ObservationKind.DECLARED, "booking"
+            )
 
             now = clock.now()
             await arrivals.handle(
@@ -94,6 +99,8 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
                 )
             )  # fmt: skip
             await eventually(lambda: bool(stay("A").prep_task_ids), "A's preparation")
+            await eventually(lambda: bool(stay("B").prep_task_ids), "B's preparation")
+            b_prep = list(stay("B").prep_task_ids)
             await eventually(
                 lambda: (p := stay("B").precondition) is not None and p.started_at is not None,
                 "B pre-conditioning (an unlearned room starts early)",
@@ -106,6 +113,10 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
             await arrivals.handle(Cancelled(event_id="c3", ts=clock.now(), reservation_id="B"))
             await eventually(lambda: sim.room("103").thermostat.mode is HvacMode.ECO, "103 eco")
             assert stay("B").status is StayStatus.CANCELLED
+            await eventually(
+                lambda: all(gateway.tasks.get(i).status is TaskStatus.CANCELLED for i in b_prep),
+                "B's preparation withdrawn",
+            )
 
             # A checks in; the first door opening asks the guest to confirm.
             await arrivals.handle(
@@ -119,6 +130,29 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
             assert "latex" in (confirm.note or "")
             assert confirm.source is Source.PMS
             await eventually(lambda: sim.room("101").setpoint_c == 23.0, "101 at the guest's 23 °C")
+
+            # The next guest of 101 is due soon, but A is still in it: D waits; and the
+            # PMS cannot check D in to an occupied room.
+            await gateway.profiles.record(
+                "LOY-9", "room.temperature_c", 19.0, ObservationKind.DECLARED, "booking"
+            )
+            await arrivals.handle(
+                ReservationCreated(
+                    event_id="d1", ts=clock.now(), reservation_id="D", loyalty_id="LOY-9",
+                    room_id="101", eta=clock.now() + 1200, nights=1,
+                )
+            )  # fmt: skip
+            await eventually(
+                lambda: (p := stay("D").precondition) is not None and p.started_at is not None,
+                "D's pre-conditioning due",
+            )
+            await arrivals.tick()
+            assert sim.room("101").setpoint_c == 23.0  # still A's
+            assert stay("A").manual is None  # and nothing taken for A's own doing
+            with pytest.raises(PmsRefused, match="still occupied by reservation A"):
+                await arrivals.handle(
+                    CheckedIn(event_id="d2", ts=clock.now(), reservation_id="D", room_id="101")
+                )
 
             # A moves to 102: the new room gets comfort, the old one eco and a make-up.
             await arrivals.handle(
@@ -134,14 +168,16 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
                 ),
                 "102 at comfort",
             )
-            await eventually(lambda: sim.room("101").thermostat.mode is HvacMode.ECO, "101 eco")
+            # 101 is free for D now: D's 19 °C, not eco.
+            await eventually(lambda: sim.room("101").setpoint_c == 19.0, "101 ready for D")
             make_up = [t for t in gateway.tasks.tasks() if t.kind == "make_up_room"]
             assert [t.room_id for t in make_up] == ["101"]
             await eventually(lambda: stay("A").prep_room_id == "102", "preparation follows")
             prep = [gateway.tasks.get(i) for i in stay("A").prep_task_ids]
             assert [(t.room_id, t.kind) for t in prep] == [("102", "extra_pillow")]
             withdrawn = [t for t in gateway.tasks.tasks() if t.status is TaskStatus.CANCELLED]
-            assert [(t.room_id, t.request_id) for t in withdrawn] == [("101", "prep:A:101:0")]
+            assert sorted(t.room_id for t in withdrawn) == ["101", "103"]
+            assert all(t.request_id.startswith("prep:") for t in withdrawn)
             learning = arrivals.learning
             await eventually(lambda: learning.estimate("101").samples > 0, "101 learned from")
             before = stay("A").model_dump()
@@ -250,3 +286,36 @@ async def test_room_choice_for_the_days_arrivals_with_a_front_desk_pin(
         assert by_id["E"]["fit"] == 1.0
         assert "104" not in chosen.values()
         assert (await http.get("/arrivals/rooms", params={"day": "2026-03-03"})).json() == []
+
+
+async def test_a_command_lost_to_an_offline_room_is_sent_again(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id("resend")
+    clock = SimulatedClock(start=at(13), speed=60.0)
+    layout = PropertyLayout.generate(property_id, 2)
+    settings = fast_settings(property_id, broker_address, tmp_path, 2, command_timeout_s=1.0)
+    sim = SimulatedProperty(property_id, layout.room_ids, broker_address, clock, seed=5, config=SIM)
+    async with sim:
+        await sim.wait_connected(timeout=WAIT_S)
+        async with Gateway(settings, clock, layout=layout) as gateway:
+            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
+            await sim.room("102").crash()  # the controller is down when the plan starts
+            now = clock.now()
+            await gateway.arrivals.handle(
+                ReservationCreated(
+                    event_id="r1", ts=now, reservation_id="R", room_id="102",
+                    eta=now + 900, nights=1,
+                )
+            )  # fmt: skip
+            record = gateway.arrivals.stay("R")
+            assert record is not None
+            await eventually(
+                lambda: any("command in 102 failed" in n for n in record.notes),
+                "the lost command noticed",
+            )
+            await sim.room("102").reconnect()
+            await eventually(
+                lambda: sim.room("102").thermostat.mode is HvacMode.AUTO,
+                "pre-conditioning once the room is back",
+            )

@@ -212,3 +212,15 @@ def test_any_delivery_never_raises_and_redelivery_changes_nothing(
     assert once == twice
     if once is not None:
         assert once.event_ids <= {event.event_id for event in events}
+
+
+def test_a_change_of_an_unknown_reservation_creates_it() -> None:
+    """A gateway going live hears of existing bookings by their next change."""
+    change = ReservationChanged(
+        event_id="c1", ts=10.0, reservation_id=RES, room_type="KING", eta=ETA, nights=2
+    )
+    outcome = apply(None, change)
+    assert outcome.kind is OutcomeKind.APPLIED
+    assert outcome.state is not None
+    assert outcome.state.status is StayStatus.RESERVED
+    assert outcome.state.room_type == "KING"

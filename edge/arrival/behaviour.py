@@ -31,18 +31,36 @@ def hold(record: StayRecord, now: float) -> None:
 
 
 def guest_setting(record: StayRecord, state: object, local: datetime) -> None:
-    """A device set to something else than the scene gave it: the guest's choice."""
-    scene = record.scene_values
-    if isinstance(state, MattressState) and state.firmness != scene.get("mattress"):
-        record.behaviour.firmness = state.firmness
-    elif isinstance(state, CurtainsState) and state.position != scene.get("curtains"):
-        record.behaviour.curtains = state.position
-    elif isinstance(state, LightsState) and state.on and state.scene.value != scene.get("lights"):
-        day = local.toordinal()
-        if local.hour in _EVENING_HOURS and day not in record.behaviour.scene_days:
-            record.behaviour.scene_days.append(day)
-            scenes = record.behaviour.evening_scenes
-            scenes[state.scene.value] = scenes.get(state.scene.value, 0) + 1
+    """A device changed to something else than it was and than the scene set: the guest.
+
+    The first value seen after check-in is the baseline, and a re-sent state (a retained
+    replay after a reconnect) is no change, so neither housekeeping's leftovers nor the
+    broker are taken for the guest.
+    """
+    b = record.behaviour
+    value: int | str
+    match state:
+        case MattressState():
+            device, value = "mattress", state.firmness
+        case CurtainsState():
+            device, value = "curtains", state.position
+        case LightsState() if state.on:
+            device, value = "lights", state.scene.value
+        case _:
+            return
+    previous = b.seen.get(device)
+    b.seen[device] = value
+    if previous is None or previous == value or value == record.scene_values.get(device):
+        return
+    if isinstance(state, MattressState):
+        b.firmness = state.firmness
+    elif isinstance(state, CurtainsState):
+        b.curtains = state.position
+    elif local.hour in _EVENING_HOURS:
+        counted = f"{local.toordinal()}:{value}"
+        if counted not in b.scene_days:
+            b.scene_days.append(counted)
+            b.evening_scenes[str(value)] = b.evening_scenes.get(str(value), 0) + 1
 
 
 def learned(record: StayRecord) -> list[tuple[str, Any]]:

@@ -38,7 +38,7 @@ def free_rooms(
 ) -> list[FreeRoom]:
     """Rooms free for the day, each with when housekeeping will have it ready."""
     start = datetime.combine(day, time(0, 0), zone).timestamp()
-    end = start + 86_400.0
+    end = datetime.combine(day + timedelta(days=1), time(0, 0), zone).timestamp()
     check_out = datetime.combine(day, check_out_time, zone).timestamp()
     ready: dict[str, float | None] = {room.id: start for room in layout.rooms}
     for record in stays:

@@ -37,13 +37,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from edge.commands import CommandManager
+from edge.commands import CommandManager, CommandStatus
 from edge.dispatch.model import Skill, Source
 from edge.dispatch.service import TaskRequest, TaskService
 from edge.errors import EdgeError
@@ -100,6 +100,8 @@ __all__ = ["ArrivalConfig", "ArrivalService", "PmsRefused", "PmsResult", "Unknow
 log = logging.getLogger(__name__)
 
 _ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
+PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel time)
+MAX_ETA_DISTANCE_S = 400 * 86_400.0
 
 
 class PmsRefused(EdgeError):
@@ -175,13 +177,23 @@ class ArrivalService:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.faults: list[str] = []
+        self._stopped: list[str] = []
+        self._failing: dict[str, str] = {}  # reservation -> why its planning fails
+        self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
 
     # ---- lifecycle ----
+
+    @property
+    def faults(self) -> list[str]:
+        """What is wrong for /health: a stopped planner, stays whose planning fails."""
+        failing = [f"stay {rid}: {why}" for rid, why in sorted(self._failing.items())]
+        return [*self._stopped, *failing]
 
     async def start(self) -> None:
         for record in await self._stays_store.load():
             self._stays[record.reservation_id] = record
+            if record.status is StayStatus.RESERVED:
+                self._expect_profile(record)  # the pre-fetch list lives in memory only
         await self.learning.load()
         self._task = asyncio.create_task(self._run(), name="arrival-planner")
         self._task.add_done_callback(self._ended)
@@ -198,7 +210,7 @@ class ArrivalService:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            self.faults.append(f"arrival planner stopped: {task.exception()!r}")
+            self._stopped.append(f"arrival planner stopped: {task.exception()!r}")
             log.error("arrival planner stopped", exc_info=task.exception())
 
     # ---- reading ----
@@ -222,6 +234,48 @@ class ArrivalService:
                 best = record
         return best
 
+    def _holder(self, room_id: str, other_than: StayRecord) -> StayRecord | None:
+        """Another stay that owns the room's thermostat: one in house, or a reservation
+        whose pre-conditioning has started."""
+        for record in self._stays.values():
+            if record is other_than or record.room_id != room_id:
+                continue
+            if record.status is StayStatus.IN_HOUSE:
+                return record
+            pre = record.precondition
+            if record.status is StayStatus.RESERVED and pre is not None and pre.started_at:
+                return record
+        return None
+
+    def _check(self, event: PmsEvent, record: StayRecord | None, now: float) -> None:
+        """What the stay machine cannot know: the property's rooms, the clock, others."""
+        rooms = [getattr(event, "room_id", None), getattr(event, "to_room_id", None)]
+        for room_id in rooms:
+            if room_id is not None and not self._layout.has_room(room_id):
+                raise PmsRefused(
+                    f"{event.kind} {event.event_id}: room {room_id} is not in the layout of "
+                    "this property"
+                )
+        eta = getattr(event, "eta", None)
+        if eta is not None and abs(eta - now) > MAX_ETA_DISTANCE_S:
+            raise PmsRefused(
+                f"{event.kind} {event.event_id}: eta {eta:.0f} is more than 400 days from "
+                "now (POSIX seconds are expected, not milliseconds)"
+            )
+        room_id = rooms[1] or (rooms[0] if isinstance(event, CheckedIn) else None)
+        if room_id is None:
+            return
+        for other in self._stays.values():
+            if (
+                other is not record
+                and other.room_id == room_id
+                and other.status is StayStatus.IN_HOUSE
+            ):
+                raise PmsRefused(
+                    f"{event.kind} {event.event_id}: room {room_id} is still occupied "
+                    f"by reservation {other.reservation_id}; post its check-out first"
+                )
+
     # ---- PMS events ----
 
     async def handle(self, event: PmsEvent) -> PmsResult:
@@ -229,6 +283,8 @@ class ArrivalService:
         async with self._lock:
             now = self._clock.now()
             record = self._stays.get(event.reservation_id)
+            if record is None or event.event_id not in record.event_ids:
+                self._check(event, record, now)
             outcome = apply(record.state if record is not None else None, event)
             if outcome.kind is OutcomeKind.REFUSED:
                 raise PmsRefused(outcome.reason or "refused")
@@ -255,7 +311,7 @@ class ArrivalService:
                 else:
                     self._stays[event.reservation_id] = before
                 raise
-            self._dirty.discard(record.reservation_id)
+            self._prefs.pop(record.reservation_id, None)
         self._wake.set()
         return PmsResult(outcome=outcome.kind, stay=record)
 
@@ -266,22 +322,28 @@ class ArrivalService:
             return
         if isinstance(event, RoomMoved):
             record.note(f"moved from {old_room} to {record.room_id}")
-            self._released(record, old_room)
+            self._released(record, old_room, lived_in=True)
             record.scene_applied_at = None
             record.door_opened_at = None
+            record.door_closed_at = None
             record.vacant_since = None
             record.last_activity = now
+            record.behaviour.seen = {}
+            if record.manual is not None:
+                # The guest's own setting goes with them to the new room.
+                record.target_c = record.manual.setpoint_c
+                record.manual = None
         else:
             record.note(f"room changed from {old_room} to {record.room_id}")
-            self._released(record, old_room)
+            self._released(record, old_room, lived_in=False)
             record.precondition = None
 
-    def _released(self, record: StayRecord, room_id: str) -> None:
+    def _released(self, record: StayRecord, room_id: str, *, lived_in: bool) -> None:
         """A room the stay no longer has: eco if we had touched it, make-up if lived in."""
         if record.intent is not None and record.intent.room_id == room_id:
             record.released.append(room_id)
-        if record.status is StayStatus.IN_HOUSE:
-            record.make_up.append(room_id)
+        if lived_in:
+            record.make_up_room(room_id)
         if record.prep_room_id == room_id:
             record.cancel_tasks.extend(record.prep_task_ids)
             record.prep_task_ids = []
@@ -309,8 +371,10 @@ class ArrivalService:
                     record.vacant_since = None
                     record.note("checked out")
                     if record.room_id is not None:
-                        record.make_up.append(record.room_id)
+                        record.make_up_room(record.room_id)
+                    self._forget_profile(record)
                 elif record.status in (StayStatus.CANCELLED, StayStatus.NO_SHOW):
+                    self._forget_profile(record)
                     record.note(f"{record.status.value.replace('_', '-')}: plan released")
                     for task_id in record.prep_task_ids:
                         record.cancel_tasks.append(task_id)
@@ -320,6 +384,11 @@ class ArrivalService:
         sync = self._sync()
         if sync is not None and record.loyalty_id is not None:
             sync.expect(self._profiles().pseudonym(record.loyalty_id), record.eta)
+
+    def _forget_profile(self, record: StayRecord) -> None:
+        sync = self._sync()
+        if sync is not None and record.loyalty_id is not None:
+            sync.forget(self._profiles().pseudonym(record.loyalty_id))
 
     # ---- the twin ----
 
@@ -342,7 +411,9 @@ class ArrivalService:
         self._dirty.add(record.reservation_id)
 
     def _presence(self, record: StayRecord, state: DoorState | OccupancyState, now: float) -> bool:
-        """Door and motion: activity, the first door opening, a return. True if urgent."""
+        """Door and motion: activity, the first door opening, a return. True if the
+        planner must act now (the scene, or comfort back)."""
+        urgent = False
         if isinstance(state, OccupancyState):
             if not state.occupied:
                 return False
@@ -350,14 +421,17 @@ class ArrivalService:
         else:
             record.last_activity = now
             if not state.open:
+                record.door_closed_at = now
                 return False
             if record.door_opened_at is None:
                 record.door_opened_at = now
                 record.note(f"door opened at {self._local(now):%H:%M}")
+                urgent = True
         if record.vacant_since is not None:
             record.vacant_since = None
             record.note("guest back: comfort restored")
-        return True
+            urgent = True
+        return urgent
 
     def _thermostat(
         self, room_id: str, record: StayRecord | None, state: ThermostatState, now: float
@@ -373,17 +447,22 @@ class ArrivalService:
             hold(record, now)
             behaviour.setpoint_c = state.setpoint_c
             behaviour.since = now
-        if previous is None or previous == current:
-            return
         intent = record.intent
-        if (
-            intent is not None
-            and intent.room_id == room_id
-            and (intent.mode, intent.setpoint_c) == current
+        if intent is not None and intent.room_id == room_id:
+            if (intent.mode, intent.setpoint_c) == current:
+                if record.manual is not None:
+                    record.manual = None  # the guest went back to the plan
+                    self._dirty.add(record.reservation_id)
+                return
+            acked = state.ack is not None and state.ack.command_id == intent.command_id
+            if not acked:
+                return  # our latest command has not reached the thermostat yet
+        elif previous is None or previous == current:
+            return
+        if state.mode is HvacMode.ECO or (
+            record.manual is not None and (record.manual.mode, record.manual.setpoint_c) == current
         ):
-            return  # our own command arriving
-        if state.mode is HvacMode.ECO:
-            return  # a setback is never the guest's comfort choice
+            return  # a setback is never the guest's comfort choice; or seen already
         record.manual = ThermostatIntent(
             room_id=room_id, mode=state.mode, setpoint_c=state.setpoint_c, reason="guest", at=now
         )
@@ -392,6 +471,7 @@ class ArrivalService:
         self._dirty.add(record.reservation_id)
 
     def on_outdoor(self, ts: float, temperature_c: float) -> None:
+        """`ts`: when the gateway heard it (a station's own clock is not trusted)."""
         self.learning.outdoor.observe(ts, temperature_c)
 
     def on_telemetry(self, room_id: str, ts: float, temperature_c: float) -> None:
@@ -418,14 +498,31 @@ class ArrivalService:
         async with self._lock:
             now = self._clock.now()
             for record in list(self._stays.values()):
-                await self._plan(record, now)
+                try:
+                    await self._plan(record, now)
+                except Exception as exc:
+                    self._failed(record, exc)
+                else:
+                    self._failing.pop(record.reservation_id, None)
             await self._flush()
         await self.learning.save_dirty()
 
+    def _failed(self, record: StayRecord, exc: Exception) -> None:
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        if self._failing.get(record.reservation_id) != why:
+            log.error("arrival: planning stay %s failed", record.reservation_id, exc_info=exc)
+            record.note(f"planning failed: {why}")
+            self._dirty.add(record.reservation_id)
+        self._failing[record.reservation_id] = why
+
     async def _flush(self) -> None:
-        dirty = [self._stays[r] for r in sorted(self._dirty) if r in self._stays]
+        names = sorted(self._dirty)
         self._dirty.clear()
-        await self._stays_store.save(dirty)
+        try:
+            await self._stays_store.save([self._stays[r] for r in names if r in self._stays])
+        except BaseException:
+            self._dirty.update(names)  # saved at the next tick
+            raise
 
     async def _plan(self, record: StayRecord, now: float) -> None:
         if _settled(record):
@@ -443,9 +540,17 @@ class ArrivalService:
             self._dirty.add(record.reservation_id)
 
     async def _preferences(self, record: StayRecord) -> dict[str, Preference]:
+        """The guest's effective preferences, re-read at most every `PREFS_TTL_S`: opening
+        the sealed observations every tick for every stay would be most of the tick."""
         if record.loyalty_id is None:
             return {}
-        return await self._profiles().preferences(record.loyalty_id)
+        now = self._clock.now()
+        cached = self._prefs.get(record.reservation_id)
+        if cached is not None and now - cached[0] < PREFS_TTL_S:
+            return cached[1]
+        prefs = await self._profiles().preferences(record.loyalty_id)
+        self._prefs[record.reservation_id] = (now, prefs)
+        return prefs
 
     async def _plan_reserved(self, record: StayRecord, now: float) -> None:
         assert record.room_id is not None
@@ -492,15 +597,23 @@ class ArrivalService:
 
     async def _prepare(self, record: StayRecord, prefs: dict[str, Preference], now: float) -> None:
         assert record.room_id is not None
-        if record.prep_room_id == record.room_id:
+        same_eta = record.prep_eta is not None and abs(record.prep_eta - record.eta) <= 3600
+        if record.prep_room_id == record.room_id and same_eta:
             return
+        # Another room or an ETA moved by more than an hour: the tasks are re-issued.
         record.cancel_tasks.extend(record.prep_task_ids)
         record.prep_task_ids = []
         due_in = max(300.0, record.eta - self.config.prep_due_before_s - now)
         eta_local = f"{self._local(record.eta):%H:%M}"
         for index, item in enumerate(prep_items(prefs)):
+            # The ETA in the id: a re-issue is a new request, a replay the same one.
+            request_id = f"prep:{record.reservation_id}:{record.room_id}:{record.eta:.0f}:{index}"
+            existing = self._tasks.by_request(request_id)
+            if existing is not None:
+                record.prep_task_ids.append(existing.id)
+                continue
             request = TaskRequest(
-                request_id=f"prep:{record.reservation_id}:{record.room_id}:{index}",
+                request_id=request_id,
                 room_id=record.room_id,
                 kind=item.kind,
                 source=Source.PMS,
@@ -537,14 +650,22 @@ class ArrivalService:
                 record.note(f"empty for {self.config.vacancy_s / 60:.0f} min: eco")
 
     def _empty(self, room: RoomTwin, record: StayRecord, now: float) -> bool:
+        """Door closed for `vacancy_s` with no motion since it closed.
+
+        Motion after the door closed means someone is inside, however long they then
+        lie still (a sleeping guest keeps comfort); and a guest who has not yet been
+        in the room since check-in is not "gone" (the room stays ready).
+        """
         door = room.state(Device.DOOR)
         occupancy = room.state(Device.OCCUPANCY)
         if not isinstance(door, DoorState) or not isinstance(occupancy, OccupancyState):
             return False  # without both sensors the room is never called empty
-        if door.open or occupancy.occupied:
+        closed = record.door_closed_at
+        if door.open or occupancy.occupied or record.door_opened_at is None or closed is None:
             return False
-        since = max(record.last_activity or 0.0, occupancy.last_motion or 0.0)
-        return now - since >= self.config.vacancy_s
+        if (occupancy.last_motion or 0.0) > closed:
+            return False
+        return now - closed >= self.config.vacancy_s
 
     async def _door_open(self, record: StayRecord, now: float) -> None:
         assert record.room_id is not None
@@ -589,10 +710,10 @@ class ArrivalService:
                 log.info("arrival: task %d not cancelled: %s", task_id, exc)
             record.cancel_tasks.pop(0)
         while record.make_up:
-            room_id = record.make_up[0]
+            room_id, _, seq = record.make_up[0].partition("#")
             await self._tasks.submit(
                 TaskRequest(
-                    request_id=f"vacated:{record.reservation_id}:{room_id}:{len(record.notes)}",
+                    request_id=f"vacated:{record.reservation_id}:{room_id}:{seq}",
                     room_id=room_id,
                     kind="make_up_room",
                     source=Source.PMS,
@@ -612,6 +733,8 @@ class ArrivalService:
         if room_id is None or target is None:
             return None
         if record.status is StayStatus.RESERVED:
+            if self._holder(room_id, record) is not None:
+                return None  # a guest is still in the room (or another arrival is due)
             pre = record.precondition
             if pre is not None and pre.started_at is not None:
                 if now > record.eta + self.config.late_hold_s:
@@ -627,13 +750,14 @@ class ArrivalService:
                 return None  # the guest's own setting wins
             return room_id, HvacMode.AUTO, target, "comfort"
         done = record.status is StayStatus.CHECKED_OUT or record.intent is not None
-        if done and self._in_room(room_id) is None:
+        if done and self._holder(room_id, record) is None:
             return room_id, HvacMode.ECO, target, record.status.value
         return None
 
     async def _reconcile(self, record: StayRecord, now: float) -> None:
+        await self._check_delivery(record)
         for room_id in list(record.released):
-            if self._in_room(room_id) is None:
+            if self._holder(room_id, record) is None:
                 target = record.target_c or self.config.default_target_c
                 if await self._send(record, room_id, HvacMode.ECO, target, "released", now):
                     record.released.remove(room_id)
@@ -651,6 +775,27 @@ class ArrivalService:
         ):
             return
         await self._send(record, room_id, mode, setpoint, why, now)
+
+    async def _check_delivery(self, record: StayRecord) -> None:
+        """Forget an intent whose command failed (a controller offline past the command's
+        deadline, a refusal), so that it is wanted, and sent, again."""
+        intent = record.intent
+        if intent is None or intent.command_id is None or record.manual is not None:
+            return
+        thermostat = self._twin.room(intent.room_id).thermostat
+        if thermostat is not None and (thermostat.mode, thermostat.setpoint_c) == (
+            intent.mode,
+            intent.setpoint_c,
+        ):
+            return  # applied
+        try:
+            command = await self._commands.get(intent.command_id)
+        except EdgeError:
+            command = None  # pruned from the journal: long gone
+        if command is None or command.status is CommandStatus.FAILED:
+            why = command.reason if command is not None else "unknown"
+            record.note(f"thermostat command in {intent.room_id} failed ({why}): sent again")
+            record.intent = None
 
     async def _send(
         self,
@@ -709,10 +854,10 @@ class ArrivalService:
         """
         day = day or self._local(self._clock.now()).date()
         start = datetime.combine(day, time(0, 0), self._zone).timestamp()
-        end = start + 86_400.0
+        end = datetime.combine(day + timedelta(days=1), time(0, 0), self._zone).timestamp()
         arrivals: list[Arrival] = []
         pins: list[Pin] = []
-        for record in self._stays.values():
+        for record in list(self._stays.values()):  # a PMS event may arrive meanwhile
             if not (record.status is StayStatus.RESERVED and record.room_id is None):
                 continue
             if record.room_type is None or not start <= record.eta < end:

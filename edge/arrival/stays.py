@@ -67,7 +67,8 @@ class Behaviour(BaseModel):
     guest_changed_setpoint: bool = False
     firmness: int | None = None  # last level the guest chose
     evening_scenes: dict[str, int] = Field(default_factory=dict)  # scene -> evenings chosen
-    scene_days: list[int] = Field(default_factory=list)  # evenings counted (day numbers)
+    scene_days: list[str] = Field(default_factory=list)  # "<day>:<scene>" counted
+    seen: dict[str, int | str] = Field(default_factory=dict)  # last value per device
     curtains: int | None = None
     since: float | None = None  # when the current setpoint started being held
     setpoint_c: float | None = None
@@ -108,11 +109,13 @@ class StayRecord(BaseModel):
     confirmation_task_id: int | None = None
     vacant_since: float | None = None
     last_activity: float | None = None
+    door_closed_at: float | None = None
     behaviour: Behaviour = Field(default_factory=Behaviour)
     observations_recorded: int | None = None
     # Queued one-off work, done by the planner (and retried there if it fails).
     released: list[str] = Field(default_factory=list)  # rooms to set back to eco
-    make_up: list[str] = Field(default_factory=list)  # rooms to make up
+    make_up: list[str] = Field(default_factory=list)  # "<room>#<n>": rooms to make up
+    make_up_seq: int = 0
     cancel_tasks: list[int] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # what happened, for the front desk
 
@@ -155,6 +158,11 @@ class StayRecord(BaseModel):
             reservation_id=state.reservation_id, status=state.status, eta=state.eta,
             nights=state.nights,
         ).with_state(state, now)  # fmt: skip
+
+    def make_up_room(self, room_id: str) -> None:
+        """Queue a make-up of `room_id`; each gets its own request id, kept across retries."""
+        self.make_up_seq += 1
+        self.make_up.append(f"{room_id}#{self.make_up_seq}")
 
     def note(self, text: str) -> None:
         self.notes = [*self.notes[-19:], text]

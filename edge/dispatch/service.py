@@ -359,6 +359,11 @@ class TaskService:
             raise UnknownTask(task_id)
         return task
 
+    def by_request(self, request_id: str) -> Task | None:
+        """The task a request id created, if it is still kept."""
+        task_id = self._requests.get(request_id)
+        return self._tasks.get(task_id) if task_id is not None else None
+
     def tasks(self, status: TaskStatus | None = None) -> list[Task]:
         if status is None:
             return [self._tasks[i] for i in sorted(self._tasks)]

@@ -18,7 +18,8 @@ from edge.settings import EdgeSettings
 from shared.clock import WallClock
 from shared.pms import CheckedIn, CheckedOut, ReservationCreated
 
-ROOMS = 20
+ROOMS = 1500
+ROOMS_PER_RUN = 700  # each run checks guests into rooms of its own (a room holds one)
 
 
 async def main(data_dir: str, run: str) -> None:
@@ -32,9 +33,11 @@ async def main(data_dir: str, run: str) -> None:
     clock = WallClock()
     async with Gateway(settings, clock) as gateway:
         arrivals = gateway.arrivals
+        offset = int(run.lstrip("r")) * ROOMS_PER_RUN
         i = 0
         while True:
-            rid, room = f"{run}-{i}", gateway.layout.room_ids[i % ROOMS]
+            rid = f"{run}-{i}"
+            room = gateway.layout.room_ids[(offset + i) % ROOMS]
             now = clock.now()
             steps = (
                 ReservationCreated(
