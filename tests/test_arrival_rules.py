@@ -30,6 +30,7 @@ from shared.messages import HvacMode
 from shared.pms import (
     Cancelled,
     CheckedIn,
+    CheckedOut,
     ReservationCreated,
     RoomMoved,
     StayStatus,
@@ -319,3 +320,35 @@ async def test_a_command_lost_to_an_offline_room_is_sent_again(
                 lambda: sim.room("102").thermostat.mode is HvacMode.AUTO,
                 "pre-conditioning once the room is back",
             )
+
+
+async def test_stays_that_ended_long_ago_are_forgotten(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id("prune")
+    clock = ManualClock(start=at(9))
+    layout = PropertyLayout.generate(property_id, 2)
+    settings = fast_settings(property_id, broker_address, tmp_path, 2)
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        arrivals = gateway.arrivals
+        for event in (
+            ReservationCreated(
+                event_id="p1", ts=at(9), reservation_id="P", room_id="101", eta=at(10),
+                nights=1,
+            ),
+            CheckedIn(event_id="p2", ts=at(9), reservation_id="P", room_id="101"),
+            CheckedOut(event_id="p3", ts=at(9), reservation_id="P"),
+            ReservationCreated(
+                event_id="q1", ts=at(9), reservation_id="Q", room_id="102", eta=at(9) + 40 * 86_400,
+                nights=1,
+            ),
+        ):  # fmt: skip
+            await arrivals.handle(event)
+        await arrivals.tick()
+        assert arrivals.stay("P") is not None
+        await clock.advance(31 * 86_400)
+        await arrivals.tick()
+        assert arrivals.stay("P") is None
+        assert arrivals.stay("Q") is not None  # a booking far ahead is not an ended stay
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        assert [s.reservation_id for s in gateway.arrivals.stays()] == ["Q"]

@@ -102,6 +102,7 @@ log = logging.getLogger(__name__)
 _ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
 PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel time)
 MAX_ETA_DISTANCE_S = 400 * 86_400.0
+PRUNE_EVERY_S = 3600.0
 
 
 class PmsRefused(EdgeError):
@@ -132,6 +133,7 @@ class ArrivalConfig:
     check_out_time: time = time(12, 0)  # departing guests leave by then
     turnaround_s: float = 3600.0  # cleaning and inspection after a departure
     time_zone: str = "UTC"
+    retention_s: float = 30 * 86_400.0  # ended stays are kept this long (GET /stays)
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings) -> ArrivalConfig:
@@ -180,6 +182,7 @@ class ArrivalService:
         self._stopped: list[str] = []
         self._failing: dict[str, str] = {}  # reservation -> why its planning fails
         self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
+        self._pruned_at = 0.0
 
     # ---- lifecycle ----
 
@@ -192,6 +195,8 @@ class ArrivalService:
     async def start(self) -> None:
         for record in await self._stays_store.load():
             self._stays[record.reservation_id] = record
+        await self._prune(self._clock.now())
+        for record in self._stays.values():
             if record.status is StayStatus.RESERVED:
                 self._expect_profile(record)  # the pre-fetch list lives in memory only
         await self.learning.load()
@@ -493,10 +498,30 @@ class ArrivalService:
                 log.exception("arrival planner tick failed")
             await wait_event(self._wake, self._clock, self.config.tick_s)
 
+    async def _prune(self, now: float) -> None:
+        """Forget stays that ended more than `retention_s` ago (with nothing left to do):
+        memory, the store and every per-room lookup would otherwise grow for good. Their
+        event ids go with them; a PMS re-delivering an event that old is refused as an
+        event of an unknown reservation."""
+        old = [
+            r.reservation_id
+            for r in self._stays.values()
+            if _settled(r) and r.updated_at < now - self.config.retention_s
+        ]
+        if old:
+            await self._stays_store.remove(old)
+            for reservation_id in old:
+                self._stays.pop(reservation_id, None)
+                self._prefs.pop(reservation_id, None)
+            log.info("arrival: forgot %d stays that ended long ago", len(old))
+        self._pruned_at = now
+
     async def tick(self) -> None:
         """One planning pass over every stay; sends what the rooms lack."""
         async with self._lock:
             now = self._clock.now()
+            if now - self._pruned_at > PRUNE_EVERY_S:
+                await self._prune(now)
             for record in list(self._stays.values()):
                 try:
                     await self._plan(record, now)
@@ -729,9 +754,12 @@ class ArrivalService:
         self, record: StayRecord, now: float
     ) -> tuple[str, HvacMode, float, str] | None:
         """(room, mode, setpoint, why) the stay wants of its room now, or None."""
-        room_id, target = record.room_id, record.target_c
-        if room_id is None or target is None:
+        room_id = record.room_id
+        if room_id is None:
             return None
+        if record.target_c is None and record.status in _ACTIVE:
+            return None  # not planned yet
+        target = record.target_c or self.config.default_target_c
         if record.status is StayStatus.RESERVED:
             if self._holder(room_id, record) is not None:
                 return None  # a guest is still in the room (or another arrival is due)

@@ -189,6 +189,17 @@ class StayStore:
         if docs:
             await self._store.run(lambda db: self._save(db, docs))
 
+    async def remove(self, reservation_ids: list[str]) -> None:
+        """Drop stays (ended long ago) in one transaction."""
+        doc_ids = [self._ids[r] for r in reservation_ids if r in self._ids]
+        if doc_ids:
+            await self._store.run(lambda db: self._remove(db, doc_ids))
+        for reservation_id in reservation_ids:
+            self._ids.pop(reservation_id, None)
+
+    def _remove(self, db: EdgeStore, doc_ids: list[int]) -> None:
+        db.table(STAYS).remove(doc_ids=doc_ids)
+
     def _save(self, db: EdgeStore, docs: list[tuple[str, dict[str, Any]]]) -> None:
         table = db.table(STAYS)
         with db.batch():
