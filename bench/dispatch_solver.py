@@ -20,6 +20,9 @@ Peers and how they are called:
   padding is timed as part of the call. ``lapjv-f64`` is the same with
   ``force_doubles=True``.
 
+Integer costs ("int<10") have many optimal assignments: the cost of our tie-breaking
+(first come, first served) shows there; the peers return any optimum.
+
 Cases with forbidden pairs (``+inf``; "inf" in the shape column) are built so that a
 full matching exists. Ours and scipy take ``+inf`` as it is; lap and lapjv do not
 document it, so they get a large finite cost there instead (more than any full
@@ -61,15 +64,20 @@ class Case:
     cols: int
     repeats: int
     inf_share: float = 0.0  # share of forbidden (+inf) pairs
+    int_levels: int = 0  # costs 0 .. int_levels - 1 (many ties) instead of uniform reals
 
     @property
     def label(self) -> str:
-        base = f"{self.rows}x{self.cols}"
-        return f"{base} {round(self.inf_share * 100)}%inf" if self.inf_share else base
+        label = f"{self.rows}x{self.cols}"
+        if self.int_levels:
+            label += f" int<{self.int_levels}"
+        if self.inf_share:
+            label += f" {round(self.inf_share * 100)}%inf"
+        return label
 
 
 # Dispatch shapes have fewer staff (rows) than tasks; room choice is 300 arrivals x 400
-# rooms. 20x50 and the tall and +inf cases are rows of the table without a speed goal.
+# rooms. 20x50 and the tall, +inf and integer (tie) cases are rows without a speed goal.
 CASES: list[Case] = [
     Case(20, 50, 300),
     Case(60, 400, 150),
@@ -80,6 +88,7 @@ CASES: list[Case] = [
     Case(400, 60, 100),
     Case(400, 300, 40),
     Case(300, 400, 40, inf_share=0.3),
+    Case(300, 400, 40, int_levels=10),
 ]
 # Goals (issue 5, acceptance (a)), by case label.
 FASTER_THAN_ALL = ["60x400", "300x400", "500x2000"]
@@ -161,10 +170,14 @@ def _pairs_cost(c: FloatMatrix, pairs: Pairs) -> float:
 
 
 def _matrix(case: Case, rng: np.random.Generator) -> FloatMatrix:
-    """Uniform costs in [0, 1); with `inf_share`, that share of pairs forbidden, but
-    never those of a random full matching, so that one always exists."""
+    """Uniform costs in [0, 1) (or integers below `int_levels`); with `inf_share`, that
+    share of pairs forbidden, but never those of a random full matching, so that one
+    always exists."""
     n, m = case.rows, case.cols
-    c = rng.random((n, m))
+    if case.int_levels:
+        c = rng.integers(0, case.int_levels, (n, m)).astype(np.float64)
+    else:
+        c = rng.random((n, m))
     if case.inf_share:
         forbid = rng.random((n, m)) < case.inf_share
         k = min(n, m)
