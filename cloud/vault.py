@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Insert,
     String,
     Table,
     and_,
+    any_,
     bindparam,
     column,
     func,
@@ -85,6 +87,19 @@ class PullLimits:
         return max(1, min(self.page_limit, self.max_observations // max(guests, 1)))
 
 
+def _among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter.
+
+    A push names up to 1,000 ids and hundreds of guests: as an IN list each is a
+    placeholder, and psycopg parses a statement that long again on every execution (its
+    cache takes short statements only), which cost more CPU than the rest of the push.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return cast(ColumnElement[bool], column == any_(array))
+    return cast(ColumnElement[bool], column.in_(values))
+
+
 def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that can say ON CONFLICT DO NOTHING on this engine."""
     if session.get_bind().dialect.name == "postgresql":
@@ -106,7 +121,7 @@ def lock_guests(
         )
     found = session.execute(
         select(Guest)
-        .where(Guest.pseudonym.in_(ordered))
+        .where(_among(session, Guest.pseudonym, ordered))
         .order_by(Guest.pseudonym)
         .with_for_update()
         .execution_options(populate_existing=True)
@@ -144,7 +159,7 @@ def _stored_content(session: Session, ids: Sequence[str]) -> dict[str, tuple[Any
             Observation.data_key_version,
             Observation.nonce,
             Observation.ciphertext,
-        ).where(Observation.id.in_(ids))
+        ).where(_among(session, Observation.id, ids))
     )
     return {
         row.id: (
@@ -181,7 +196,7 @@ def push(
         (row.pseudonym, row.data_key_version)
         for row in session.execute(
             select(WrappedKeyRow.pseudonym, WrappedKeyRow.data_key_version).where(
-                WrappedKeyRow.pseudonym.in_(list(guests))
+                _among(session, WrappedKeyRow.pseudonym, list(guests))
             )
         )
     }
@@ -195,24 +210,7 @@ def push(
     fresh = [obs for obs_id, obs in unique.items() if obs_id not in stored]
     inserted: set[str] = set()
     if fresh:
-        stmt: Insert = (
-            _insert(session, _OBSERVATIONS)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(_OBSERVATIONS.c.id)
-        )
-        rows = [
-            {
-                "id": obs.id,
-                "pseudonym": obs.pseudonym,
-                "property_id": obs.property_id,
-                "data_key_version": obs.data_key_version,
-                "nonce": obs.nonce,
-                "ciphertext": obs.ciphertext,
-                "received_at": now,
-            }
-            for obs in fresh
-        ]
-        inserted = set(session.execute(stmt, rows).scalars())
+        inserted = _insert_observations(session, fresh, now)
         # An id another transaction stored between our check and our insert (a retry
         # racing the original): a duplicate too, if the content is the same.
         raced = [obs.id for obs in fresh if obs.id not in inserted]
@@ -220,6 +218,51 @@ def push(
             if content != _content(unique[obs_id]):
                 raise DuplicateMismatch(obs_id)
     return PushResult(accepted=len(inserted), duplicates=len(batch.observations) - len(inserted))
+
+
+_INSERTED_COLUMNS = ("id", "pseudonym", "property_id", "data_key_version", "nonce", "ciphertext")
+
+
+def _insert_observations(
+    session: Session, fresh: Sequence[SealedObservation], now: datetime
+) -> set[str]:
+    """Insert the observations, skipping ids stored meanwhile; the ids inserted.
+
+    On PostgreSQL one INSERT ... SELECT FROM unnest(arrays), a parameter per column:
+    a multi-row VALUES list would be thousands of placeholders that psycopg parses again
+    on every push (see `_among`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        c = _OBSERVATIONS.c
+        arrays = [
+            bindparam(
+                None,
+                [getattr(obs, name) for obs in fresh],
+                type_=postgresql.ARRAY(c[name].type),
+            )
+            for name in _INSERTED_COLUMNS
+        ]
+        rows = func.unnest(*arrays).table_valued(*_INSERTED_COLUMNS).render_derived()
+        source = select(
+            *(rows.c[name] for name in _INSERTED_COLUMNS),
+            bindparam(None, now, type_=c.received_at.type),
+        )
+        stmt: Insert = (
+            postgresql.insert(_OBSERVATIONS)
+            .from_select([*_INSERTED_COLUMNS, "received_at"], source)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(c.id)
+        )
+        return set(session.execute(stmt).scalars())
+    stmt = (
+        sqlite.insert(_OBSERVATIONS)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(_OBSERVATIONS.c.id)
+    )
+    values = [
+        {**{name: getattr(obs, name) for name in _INSERTED_COLUMNS}, "received_at": now}
+        for obs in fresh
+    ]
+    return set(session.execute(stmt, values).scalars())
 
 
 # The read path's statements, built once: Core columns of the tables (no ORM layer) and
