@@ -19,12 +19,27 @@ from tinydb.table import Document
 from .commands import CommandRecord, CommandStatus
 from .store import EdgeStore
 
-__all__ = ["GatewayStore"]
+__all__ = ["GatewayStore", "upsert_keyed"]
 
 T = TypeVar("T")
 
 COMMANDS = "commands"
 TWIN = "twin"
+
+
+def upsert_keyed(
+    db: EdgeStore, table: str, ids: dict[str, int], docs: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Insert or replace documents addressed by a key, in one transaction; `ids` (key →
+    doc id, built at load) is kept up to date, so no write ever scans the table."""
+    target = db.table(table)
+    with db.batch():
+        for key, doc in docs:
+            doc_id = ids.get(key)
+            if doc_id is None:
+                ids[key] = target.insert(doc)
+            else:
+                target.upsert(Document(doc, doc_id=doc_id))
 
 
 class GatewayStore:

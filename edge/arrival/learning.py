@@ -17,9 +17,7 @@ import dataclasses
 from collections import deque
 from typing import Any
 
-from tinydb.table import Document
-
-from edge.persistence import GatewayStore
+from edge.persistence import GatewayStore, upsert_keyed
 from edge.store import EdgeStore
 from shared.messages import HvacAction
 
@@ -141,11 +139,4 @@ class RoomLearning:
         return len(docs)
 
     def _save(self, db: EdgeStore, docs: list[tuple[str, dict[str, Any]]]) -> None:
-        table = db.table(THERMAL)
-        with db.batch():
-            for room_id, doc in docs:
-                doc_id = self._ids.get(room_id)
-                if doc_id is None:
-                    self._ids[room_id] = table.insert(doc)
-                else:
-                    table.upsert(Document(doc, doc_id=doc_id))
+        upsert_keyed(db, THERMAL, self._ids, docs)

@@ -25,6 +25,8 @@ __all__ = [
     "confirmation_keys",
     "curtains_word",
     "firmness_word",
+    "key_label",
+    "plain",
     "prep_items",
     "scene_commands",
 ]
@@ -104,7 +106,8 @@ _ALLERGY_PREP: Final = {
 }
 
 
-def _label(value: object) -> str:
+def plain(value: object) -> str:
+    """A preference value in words for staff: underscores as spaces, tags joined."""
     if isinstance(value, tuple):
         return ", ".join(str(v).replace("_", " ") for v in value)
     return str(value).replace("_", " ")
@@ -120,7 +123,7 @@ def prep_items(preferences: Mapping[str, Preference]) -> list[PrepItem]:
     pref = preferences.get("bed.pillow")
     if pref is not None:
         items.append(
-            PrepItem("bed.pillow", "extra_pillow", f"{_label(pref.value)} pillows on the bed")
+            PrepItem("bed.pillow", "extra_pillow", f"{plain(pref.value)} pillows on the bed")
         )
     pref = preferences.get("room.extra_hangers")
     if pref is not None and isinstance(pref.value, int) and pref.value > 0:
@@ -128,10 +131,10 @@ def prep_items(preferences: Mapping[str, Preference]) -> list[PrepItem]:
     for key, what in (("room.plant", "a plant on the windowsill: "), ("room.magazine", "")):
         pref = preferences.get(key)
         if pref is not None and pref.value != "none":
-            items.append(PrepItem(key, "amenities", f"{what}{_label(pref.value)}"))
+            items.append(PrepItem(key, "amenities", f"{what}{plain(pref.value)}"))
     pref = preferences.get("bath.products")
     if pref is not None and isinstance(pref.value, tuple) and pref.value:
-        items.append(PrepItem("bath.products", "amenities", f"bath: {_label(pref.value)}"))
+        items.append(PrepItem("bath.products", "amenities", f"bath: {plain(pref.value)}"))
     pref = preferences.get("health.allergies")
     if pref is not None and isinstance(pref.value, tuple):
         for tag in pref.value:
@@ -141,5 +144,6 @@ def prep_items(preferences: Mapping[str, Preference]) -> list[PrepItem]:
 
 
 def key_label(key: str) -> str:
+    """The catalogue's label of a key, for staff."""
     spec = CATALOGUE.get(key)
     return spec.label if spec is not None else key

@@ -90,6 +90,7 @@ from .scene import (
     comfort_target,
     confirmation_keys,
     key_label,
+    plain,
     prep_items,
     scene_commands,
 )
@@ -711,7 +712,7 @@ class ArrivalService:
         keys = confirmation_keys(prefs)
         if keys and record.confirmation_task_id is None:
             record.confirm_keys = keys
-            listed = ", ".join(f"{key_label(k)} ({_plain(prefs[k].value)})" for k in keys)
+            listed = ", ".join(f"{key_label(k)} ({plain(prefs[k].value)})" for k in keys)
             task, _ = await self._tasks.submit(
                 TaskRequest(
                     request_id=f"confirm:{record.reservation_id}",
@@ -982,9 +983,3 @@ def _settled(record: StayRecord) -> bool:
         eco = record.intent is not None and record.intent.mode is HvacMode.ECO
         return eco and record.observations_recorded is not None
     return record.intent is None or record.intent.mode is HvacMode.ECO
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(str(v).replace("_", " ") for v in value)
-    return str(value).replace("_", " ")

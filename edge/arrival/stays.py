@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from tinydb.table import Document
 
-from edge.persistence import GatewayStore
+from edge.persistence import GatewayStore, upsert_keyed
 from edge.store import EdgeStore
 from shared.messages import HvacMode
 from shared.pms import StayState, StayStatus
@@ -201,11 +200,4 @@ class StayStore:
         db.table(STAYS).remove(doc_ids=doc_ids)
 
     def _save(self, db: EdgeStore, docs: list[tuple[str, dict[str, Any]]]) -> None:
-        table = db.table(STAYS)
-        with db.batch():
-            for reservation_id, doc in docs:
-                doc_id = self._ids.get(reservation_id)
-                if doc_id is None:
-                    self._ids[reservation_id] = table.insert(doc)
-                else:
-                    table.upsert(Document(doc, doc_id=doc_id))
+        upsert_keyed(db, STAYS, self._ids, docs)
