@@ -6,6 +6,7 @@ The PMS events go straight to `ArrivalService.handle` (the HTTP route is covered
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -273,6 +274,13 @@ async def test_room_choice_for_the_days_arrivals_with_a_front_desk_pin(
         assert (await http.post("/tasks", json=mur)).status_code == 201
         pinned = await http.put("/stays/D/pin", json={"room_id": "103"})
         assert pinned.status_code == 200, pinned.text
+        # The pin is where the gateway plans until the PMS assigns a room.
+        stay_d = (await http.get("/stays/D")).json()
+        assert stay_d["pinned_room_id"] == "103"
+        async with asyncio.timeout(WAIT_S):
+            while (stay_d := (await http.get("/stays/D")).json())["precondition"] is None:
+                await asyncio.sleep(0.05)
+        assert stay_d["precondition"]["room_id"] == "103"
         assert (await http.put("/stays/S/pin", json={"room_id": "101"})).status_code == 409
         assert (await http.put("/stays/nope/pin", json={"room_id": "101"})).status_code == 404
 

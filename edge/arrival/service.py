@@ -232,7 +232,7 @@ class ArrivalService:
         """The stay that has the room now: in house first, else the next reservation."""
         best: StayRecord | None = None
         for record in self._stays.values():
-            if record.room_id != room_id or record.status not in _ACTIVE:
+            if record.planned_room_id != room_id or record.status not in _ACTIVE:
                 continue
             if record.status is StayStatus.IN_HOUSE:
                 return record
@@ -244,7 +244,7 @@ class ArrivalService:
         """Another stay that owns the room's thermostat: one in house, or a reservation
         whose pre-conditioning has started."""
         for record in self._stays.values():
-            if record is other_than or record.room_id != room_id:
+            if record is other_than or record.planned_room_id != room_id:
                 continue
             if record.status is StayStatus.IN_HOUSE:
                 return record
@@ -274,7 +274,7 @@ class ArrivalService:
         for other in self._stays.values():
             if (
                 other is not record
-                and other.room_id == room_id
+                and other.planned_room_id == room_id
                 and other.status is StayStatus.IN_HOUSE
             ):
                 raise PmsRefused(
@@ -302,7 +302,7 @@ class ArrivalService:
             if record is None:
                 record = StayRecord.new(outcome.state, now)
             else:
-                old_room = record.room_id
+                old_room = record.planned_room_id
                 for key, value in record.with_state(outcome.state, now):
                     setattr(record, key, value)
                 self._on_room_change(record, old_room, event, now)
@@ -322,12 +322,12 @@ class ArrivalService:
         return PmsResult(outcome=outcome.kind, stay=record)
 
     def _on_room_change(
-        self, record: StayRecord, old_room: str | None, event: PmsEvent, now: float
+        self, record: StayRecord, old_room: str | None, event: PmsEvent | None, now: float
     ) -> None:
-        if old_room is None or old_room == record.room_id:
+        if old_room is None or old_room == record.planned_room_id:
             return
         if isinstance(event, RoomMoved):
-            record.note(f"moved from {old_room} to {record.room_id}")
+            record.note(f"moved from {old_room} to {record.planned_room_id}")
             self._released(record, old_room, lived_in=True)
             record.scene_applied_at = None
             record.door_opened_at = None
@@ -340,7 +340,7 @@ class ArrivalService:
                 record.target_c = record.manual.setpoint_c
                 record.manual = None
         else:
-            record.note(f"room changed from {old_room} to {record.room_id}")
+            record.note(f"room changed from {old_room} to {record.planned_room_id}")
             self._released(record, old_room, lived_in=False)
             record.precondition = None
 
@@ -370,14 +370,14 @@ class ArrivalService:
             case CheckedIn():
                 record.checked_in_at = now
                 record.last_activity = now
-                record.note(f"checked in to {record.room_id}")
+                record.note(f"checked in to {record.planned_room_id}")
             case _:
                 if record.status is StayStatus.CHECKED_OUT:
                     record.checked_out_at = now
                     record.vacant_since = None
                     record.note("checked out")
-                    if record.room_id is not None:
-                        record.make_up_room(record.room_id)
+                    if record.planned_room_id is not None:
+                        record.make_up_room(record.planned_room_id)
                     self._forget_profile(record)
                 elif record.status in (StayStatus.CANCELLED, StayStatus.NO_SHOW):
                     self._forget_profile(record)
@@ -555,9 +555,9 @@ class ArrivalService:
             return
         before = _fingerprint(record)
         await self._side_effects(record, now)
-        if record.status is StayStatus.RESERVED and record.room_id is not None:
+        if record.status is StayStatus.RESERVED and record.planned_room_id is not None:
             await self._plan_reserved(record, now)
-        elif record.status is StayStatus.IN_HOUSE and record.room_id is not None:
+        elif record.status is StayStatus.IN_HOUSE and record.planned_room_id is not None:
             await self._plan_in_house(record, now)
         elif record.status is StayStatus.CHECKED_OUT and record.observations_recorded is None:
             await self._record_observations(record, now)
@@ -579,7 +579,7 @@ class ArrivalService:
         return prefs
 
     async def _plan_reserved(self, record: StayRecord, now: float) -> None:
-        assert record.room_id is not None
+        assert record.planned_room_id is not None
         if record.eta - now > max(self.config.prep_lead_s, DEFAULT_HORIZON_S):
             return  # far ahead: the profile is being pre-fetched; nothing to do yet
         prefs = await self._preferences(record)
@@ -589,12 +589,12 @@ class ArrivalService:
         pre = record.precondition
         if pre is not None and pre.started_at is not None:
             return
-        room = self._twin.room(record.room_id)
+        room = self._twin.room(record.planned_room_id)
         thermostat = room.thermostat
         room_c = thermostat.temperature_c if thermostat is not None else None
         outdoor = self.learning.outdoor.mean(now)
         plan = plan_preconditioning(
-            self.learning.estimate(record.room_id),
+            self.learning.estimate(record.planned_room_id),
             now=now,
             eta=record.eta,
             room_c=room_c if room_c is not None else record.target_c,
@@ -613,18 +613,20 @@ class ArrivalService:
             reason=reason,
             planned_at=now,
             planned_eta=record.eta,
-            room_id=record.room_id,
+            room_id=record.planned_room_id,
             room_c=room_c,
             outdoor_c=outdoor,
             started_at=started,
         )
         if started is not None:
-            record.note(f"pre-conditioning {record.room_id} to {record.target_c:g} °C: {reason}")
+            record.note(
+                f"pre-conditioning {record.planned_room_id} to {record.target_c:g} °C: {reason}"
+            )
 
     async def _prepare(self, record: StayRecord, prefs: dict[str, Preference], now: float) -> None:
-        assert record.room_id is not None
+        assert record.planned_room_id is not None
         same_eta = record.prep_eta is not None and abs(record.prep_eta - record.eta) <= 3600
-        if record.prep_room_id == record.room_id and same_eta:
+        if record.prep_room_id == record.planned_room_id and same_eta:
             return
         # Another room or an ETA moved by more than an hour: the tasks are re-issued.
         record.cancel_tasks.extend(record.prep_task_ids)
@@ -633,14 +635,16 @@ class ArrivalService:
         eta_local = f"{self._local(record.eta):%H:%M}"
         for index, item in enumerate(prep_items(prefs)):
             # The ETA in the id: a re-issue is a new request, a replay the same one.
-            request_id = f"prep:{record.reservation_id}:{record.room_id}:{record.eta:.0f}:{index}"
+            request_id = (
+                f"prep:{record.reservation_id}:{record.planned_room_id}:{record.eta:.0f}:{index}"
+            )
             existing = self._tasks.by_request(request_id)
             if existing is not None:
                 record.prep_task_ids.append(existing.id)
                 continue
             request = TaskRequest(
                 request_id=request_id,
-                room_id=record.room_id,
+                room_id=record.planned_room_id,
                 kind=item.kind,
                 source=Source.PMS,
                 preference_id=item.key,
@@ -649,23 +653,25 @@ class ArrivalService:
             )
             task, _ = await self._tasks.submit(request)
             record.prep_task_ids.append(task.id)
-        record.prep_room_id = record.room_id
+        record.prep_room_id = record.planned_room_id
         record.prep_eta = record.eta
         if record.prep_task_ids:
-            record.note(f"{len(record.prep_task_ids)} preparation tasks for {record.room_id}")
+            record.note(
+                f"{len(record.prep_task_ids)} preparation tasks for {record.planned_room_id}"
+            )
 
     async def _plan_in_house(self, record: StayRecord, now: float) -> None:
-        assert record.room_id is not None
+        assert record.planned_room_id is not None
         if record.target_c is None:
             prefs = await self._preferences(record)
             record.target_c = comfort_target(prefs, self.config.default_target_c)
-        if record.prep_eta is not None and record.prep_room_id != record.room_id:
+        if record.prep_eta is not None and record.prep_room_id != record.planned_room_id:
             # Moved rooms: what was prepared follows the guest.
             await self._prepare(record, await self._preferences(record), now)
         if record.door_opened_at is not None and record.scene_applied_at is None:
             await self._door_open(record, now)
         if record.vacant_since is None:
-            room = self._twin.room(record.room_id)
+            room = self._twin.room(record.planned_room_id)
             if self._empty(room, record, now):
                 record.vacant_since = now
                 if record.manual is not None:
@@ -694,14 +700,14 @@ class ArrivalService:
         return now - closed >= self.config.vacancy_s
 
     async def _door_open(self, record: StayRecord, now: float) -> None:
-        assert record.room_id is not None
+        assert record.planned_room_id is not None
         prefs = await self._preferences(record)
         values: dict[str, int | str] = {}
         for device, params in scene_commands(prefs):
             try:
-                await self._commands.submit(record.room_id, device.value, params)
+                await self._commands.submit(record.planned_room_id, device.value, params)
             except EdgeError as exc:
-                log.warning("arrival: scene %s in %s: %s", device, record.room_id, exc)
+                log.warning("arrival: scene %s in %s: %s", device, record.planned_room_id, exc)
                 continue
             value = params.get("scene", params.get("position", params.get("firmness")))
             if isinstance(value, int | str):
@@ -716,7 +722,7 @@ class ArrivalService:
             task, _ = await self._tasks.submit(
                 TaskRequest(
                     request_id=f"confirm:{record.reservation_id}",
-                    room_id=record.room_id,
+                    room_id=record.planned_room_id,
                     skill=Skill.FRONT_DESK,
                     kind="request",
                     source=Source.PMS,
@@ -755,7 +761,7 @@ class ArrivalService:
         self, record: StayRecord, now: float
     ) -> tuple[str, HvacMode, float, str] | None:
         """(room, mode, setpoint, why) the stay wants of its room now, or None."""
-        room_id = record.room_id
+        room_id = record.planned_room_id
         if room_id is None:
             return None
         if record.target_c is None and record.status in _ACTIVE:
@@ -935,9 +941,19 @@ class ArrivalService:
                 )
             if room_id is not None and not self._layout.has_room(room_id):
                 raise UnknownStay(f"no room {room_id!r} in the property")
+            before = record.model_copy(deep=True)
+            old_room = record.planned_room_id
             record.pinned_room_id = room_id
-            await self._stays_store.save([record])
-            return record
+            # The pin is where the gateway prepares and pre-conditions until the PMS
+            # assigns a room: moving it releases what was planned in the old one.
+            self._on_room_change(record, old_room, None, self._clock.now())
+            try:
+                await self._stays_store.save([record])
+            except BaseException:
+                self._stays[reservation_id] = before
+                raise
+        self._wake.set()
+        return record
 
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self._zone)

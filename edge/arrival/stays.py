@@ -119,6 +119,12 @@ class StayRecord(BaseModel):
     notes: list[str] = Field(default_factory=list)  # what happened, for the front desk
 
     @property
+    def planned_room_id(self) -> str | None:
+        """The room the gateway plans for: the PMS's, else the front desk's pin (a booking
+        of a room type whose room the PMS assigns late, often at check-in)."""
+        return self.room_id or self.pinned_room_id
+
+    @property
     def state(self) -> StayState:
         return StayState(
             reservation_id=self.reservation_id,
