@@ -4,6 +4,9 @@ An embedded broker (unless `--broker` names one), a property of simulated rooms 
 guests coming and going, the gateway twinning every room, and a terminal table of the
 rooms. A few seconds in, the demo sets one room's thermostat through the gateway and
 shows the command from journaled to acknowledged, and the room's temperature moving.
+Then a guest who likes 22 °C and a memory-foam pillow books a room for 90 minutes later:
+the gateway plans the preparation and the pre-conditioning, the guest checks in, and the
+door opens at the ETA on a room at the guest's temperature.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from shared.broker import BrokerAddress
 from shared.clock import SimulatedClock
 from shared.layout import PropertyLayout
 from shared.messages import DoorState, OccupancyState
+from shared.pms import CheckedIn, ReservationCreated
+from shared.preferences import ObservationKind
 from shared.topics import Device
 
 from .embedded_broker import embedded_broker
@@ -42,6 +47,9 @@ from .embedded_broker import embedded_broker
 PROPERTY_ID = "demo"
 REFRESH_PER_S = 4
 COMMAND_AFTER_REAL_S = 3.0  # let the table fill before the demo acts
+ARRIVAL_AFTER_REAL_S = 5.0
+ARRIVAL_IN_S = 90 * 60.0  # hotel time from the booking to the guest at the door
+GUEST = "LOY-DEMO-1"
 TABLE_COLUMNS = 2
 
 
@@ -81,6 +89,9 @@ class _Story:
     record: CommandRecord | None = None
     sent_at: float = 0.0
     done_after_ms: float | None = None
+    arrival_room: str | None = None
+    eta: float = 0.0
+    told: set[str] = field(default_factory=set)  # arrival steps already told
 
 
 async def run_demo(
@@ -90,8 +101,10 @@ async def run_demo(
     room_id: str,
     setpoint: float,
     duration: float,
-) -> None:
-    console = Console()
+    console: Console | None = None,
+) -> list[str]:
+    """Run the demo; returns what it told (for a test to read)."""
+    console = console or Console()
     layout = PropertyLayout.generate(PROPERTY_ID, rooms)
     if not layout.has_room(room_id):
         raise typer.BadParameter(f"the demo property has no room {room_id!r}", param_hint="--room")
@@ -127,7 +140,14 @@ async def run_demo(
                 if story.record is None and time.monotonic() - started >= COMMAND_AFTER_REAL_S:
                     await _send(gateway, story, room_id, setpoint)
                 await _follow(gateway, story)
+                if (
+                    story.arrival_room is None
+                    and time.monotonic() - started >= ARRIVAL_AFTER_REAL_S
+                ):
+                    await _book(gateway, clock, story, layout, room_id)
+                await _arrival(gateway, sim, clock, story)
                 live.update(_render(gateway, clock, story, room_id))
+    return story.lines
 
 
 async def _send(gateway: Gateway, story: _Story, room_id: str, setpoint: float) -> None:
@@ -158,6 +178,65 @@ async def _follow(gateway: Gateway, story: _Story) -> None:
         story.lines.append(f"room {record.room_id}: command failed — {final.reason}")
 
 
+async def _book(
+    gateway: Gateway, clock: SimulatedClock, story: _Story, layout: PropertyLayout, busy: str
+) -> None:
+    """A returning guest books: their profile (sealed at the edge) says 22 °C and a pillow."""
+    room = next((r for r in reversed(layout.room_ids) if r != busy), busy)
+    for key, value in (("room.temperature_c", 22.0), ("bed.pillow", "memory_foam")):
+        await gateway.profiles.record(GUEST, key, value, ObservationKind.DECLARED, "booking")
+    now = clock.now()
+    story.arrival_room, story.eta = room, now + ARRIVAL_IN_S
+    await gateway.arrivals.handle(
+        ReservationCreated(
+            event_id="demo-booking", ts=now, reservation_id="R-DEMO", loyalty_id=GUEST,
+            room_id=room, eta=story.eta, nights=1,
+        )
+    )  # fmt: skip
+    story.lines.append(
+        f"PMS: reservation R-DEMO, room {room}, ETA {_hhmm(story.eta)}; the guest's profile "
+        "says 22 °C and a memory-foam pillow"
+    )
+
+
+async def _arrival(
+    gateway: Gateway, sim: SimulatedProperty, clock: SimulatedClock, story: _Story
+) -> None:
+    """Tell each step of the arrival once, and play the guest's part at the right time."""
+    room = story.arrival_room
+    stay = gateway.arrivals.stay("R-DEMO")
+    if room is None or stay is None:
+        return
+    now = clock.now()
+
+    def once(step: str, line: str) -> None:
+        if step not in story.told:
+            story.told.add(step)
+            story.lines.append(line)
+
+    pre = stay.precondition
+    if stay.prep_task_ids:
+        once("prep", f"room {room}: {len(stay.prep_task_ids)} preparation task(s) dispatched")
+    if pre is not None and pre.started_at is not None:
+        once("start", f"room {room}: pre-conditioning from {_hhmm(pre.started_at)}: {pre.reason}")
+    if now >= story.eta - 600 and "checkin" not in story.told:
+        await gateway.arrivals.handle(
+            CheckedIn(event_id="demo-checkin", ts=now, reservation_id="R-DEMO", room_id=room)
+        )
+        once("checkin", f"PMS: the guest checks in at {_hhmm(now)}")
+    if now >= story.eta and "door" not in story.told:
+        sim.room(room).open_door()
+        sim.room(room).motion()
+        temperature = sim.room(room).temperature_c
+        once("door", f"room {room}: the door opens at {_hhmm(now)}; the room is at "
+             f"{temperature:.1f} °C (the guest asked for 22 °C)")  # fmt: skip
+        sim.room(room).close_door()
+
+
+def _hhmm(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%H:%M")
+
+
 def _render(gateway: Gateway, clock: SimulatedClock, story: _Story, focus: str) -> Group:
     twin = gateway.twin
     hotel_time = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC).strftime("%H:%M")
@@ -178,7 +257,7 @@ def _render(gateway: Gateway, clock: SimulatedClock, story: _Story, focus: str) 
     tables = [
         _table(all_rooms[i : i + per_column], focus) for i in range(0, len(all_rooms), per_column)
     ]
-    events = Panel("\n".join(story.lines[-6:]) or "starting…", title="what the demo did")
+    events = Panel("\n".join(story.lines[-8:]) or "starting…", title="what the demo did")
     return Group(header, Columns(tables), events)
 
 
