@@ -12,6 +12,7 @@ import uvicorn
 from shared.clock import WallClock
 
 from .api import create_app
+from .dispatch.roster import new_handset_token
 from .settings import EdgeSettings
 
 
@@ -53,3 +54,13 @@ def register(app: typer.Typer) -> None:
             port=settings.http_port,
             log_level="info",
         )
+
+    @app.command("handset-token")
+    def handset_token(
+        staff_id: Annotated[str, typer.Option("--staff-id", help="the person it signs in")],
+    ) -> None:
+        """Make a handset token: give the token to the person's handset, and put the
+        digest in their roster entry as "token_sha256" (the roster never holds the token)."""
+        token, digest = new_handset_token()
+        typer.echo(f"handset token for {staff_id} (shown once): {token}")
+        typer.echo(f'roster entry: "id": "{staff_id}", "token_sha256": "{digest}"')

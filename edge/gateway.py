@@ -24,6 +24,7 @@ from .arrival.service import ArrivalConfig, ArrivalService
 from .cloud_client import CloudClient
 from .commands import CommandManager, CommandRecord, CommandTiming
 from .dispatch.metrics import TaskCollector
+from .dispatch.roster import handset_tokens
 from .dispatch.service import TaskService
 from .link import LinkTiming, MqttLink
 from .metrics import GatewayMetrics
@@ -105,6 +106,10 @@ class Gateway:
             ),
         )
         self.tasks = TaskService.from_settings(settings, self.layout, self.store, clock)
+        # Handsets sign in with tokens of their own, hashed in the roster.
+        self.handset_tokens = (
+            handset_tokens(settings.staff_file) if settings.staff_file is not None else {}
+        )
         self.metrics.registry.register(TaskCollector(self.tasks, clock))
         self.profile_store = ProfileStore(self.store)
         self._profiles: GuestProfiles | None = None  # needs the keyring, read at start

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from edge.api import create_app
 from edge.assignment import warm_up
+from edge.dispatch.roster import new_handset_token
 from shared.broker import BrokerAddress
 from shared.clock import SimulatedClock
 from shared.layout import PropertyLayout
@@ -107,3 +108,63 @@ async def test_a_handset_sees_its_own_tasks_as_they_happen(
             assert sum(float(m.rsplit(" ", 1)[1]) for m in open_lines) == 2.0
             assert any('skill="engineering"' in m for m in open_lines)
             assert 'staysync_tasks_oldest_waiting_seconds{skill="engineering"}' in metrics
+
+
+async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
+    broker_address: BrokerAddress, tmp_path: Path, serve_app: ServeApp
+) -> None:
+    anna_token, anna_digest = new_handset_token()
+    roster = tmp_path / "staff.json"
+    roster.write_text(
+        json.dumps(
+            [
+                {"id": "anna", "skills": ["housekeeping"], "token_sha256": anna_digest},
+                {"id": "ben", "skills": ["housekeeping"]},
+            ]
+        )
+    )
+    property_id = unique_property_id("hand")
+    settings = fast_settings(
+        property_id, broker_address, tmp_path, 10,
+        operator_token=SecretStr(TOKEN), staff_file=roster,
+    )  # fmt: skip
+    layout = PropertyLayout.generate(property_id, 10)
+    app = create_app(settings, SimulatedClock(speed=1.0), layout=layout)
+    async with serve_app(app) as base:
+        operator = await asyncio.to_thread(
+            httpx.AsyncClient,
+            base_url=base,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=WAIT_S,
+        )
+        handset = await asyncio.to_thread(
+            httpx.AsyncClient,
+            base_url=base,
+            headers={"Authorization": f"Bearer {anna_token}"},
+            timeout=WAIT_S,
+        )
+        async with operator, handset:
+            # The handset is no operator: rooms and commands are not its business.
+            assert (await handset.get("/rooms")).status_code == 401
+            assert (
+                await handset.post("/staff/ben/duty", json={"on_duty": True})
+            ).status_code == 403
+            assert (
+                await handset.post("/staff/anna/duty", json={"on_duty": True})
+            ).status_code == 200
+            request = {"request_id": "h1", "room_id": "104", "kind": "amenities"}
+            task_id = (await handset.post("/tasks", json=request)).json()["id"]
+            async with asyncio.timeout(WAIT_S):
+                while (task := (await handset.get(f"/tasks/{task_id}")).json())[
+                    "status"
+                ] != "assigned":
+                    await asyncio.sleep(0.05)
+            assert task["staff_id"] == "anna"
+            as_ben = await handset.post(f"/tasks/{task_id}/accept", json={"staff_id": "ben"})
+            assert as_ben.status_code == 403
+            assert "signs in anna" in as_ben.json()["detail"]
+            mine = await handset.post(f"/tasks/{task_id}/accept", json={"staff_id": "anna"})
+            assert mine.status_code == 200, mine.text
+            assert (await handset.get("/events", params={"staff_id": "ben"})).status_code == 403
+            wrong = await operator.get("/tasks", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401

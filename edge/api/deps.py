@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from edge.dispatch.roster import token_digest
 from edge.gateway import Gateway
 
 _bearer = HTTPBearer(auto_error=False)
@@ -38,6 +40,47 @@ def require_operator(
 
 
 Operator = Depends(require_operator)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls: the operator (`staff_id` None, may act for anyone) or one person's
+    handset (may act only for that person)."""
+
+    staff_id: str | None
+
+    def may_act_for(self, staff_id: str | None) -> None:
+        if self.staff_id is not None and staff_id != self.staff_id:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this handset signs in {self.staff_id} and acts for them only",
+            )
+
+
+def identify(
+    gateway: GatewayDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The operator's token, or a handset's own (its SHA-256 is in the staff roster)."""
+    given = credentials.credentials if credentials is not None else ""
+    expected = gateway.settings.operator_token
+    if expected is None and credentials is None:
+        return Caller(None)  # development without a token: the settings refuse it elsewhere
+    if expected is not None and secrets.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        return Caller(None)
+    staff_id = gateway.handset_tokens.get(token_digest(given)) if given else None
+    if staff_id is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid operator or handset token is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Caller(staff_id)
+
+
+CallerDep = Annotated[Caller, Depends(identify)]
 
 
 def require_pms(

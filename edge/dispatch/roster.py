@@ -8,18 +8,31 @@ A JSON list, e.g.::
 
 Going on and off duty is live state (the handset, or the API), kept in the store; the
 roster only says who exists and what they can do.
+
+A person's handset signs in with a bearer token of its own; the roster keeps only its
+SHA-256 (``"token_sha256": "<64 hex>"``, made by ``staysync edge handset-token``), so the
+file can be read by whoever runs the gateway without handing out anyone's access.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
 from .model import Shift, Skill, Staff
 
-__all__ = ["RosterEntry", "load_roster", "parse_roster"]
+__all__ = [
+    "RosterEntry",
+    "handset_tokens",
+    "load_roster",
+    "new_handset_token",
+    "parse_roster",
+    "token_digest",
+]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -52,6 +65,14 @@ class RosterEntry(BaseModel):
     specialities: frozenset[str] = frozenset()
     shift: _ShiftSpec | None = None
     supervisor: bool = False
+    token_sha256: str | None = None  # the handset's token, hashed
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("token_sha256 is the 64 hex digits of a SHA-256")
+        return value
 
     def staff(self) -> Staff:
         shift = (
@@ -72,15 +93,40 @@ class RosterEntry(BaseModel):
 _ROSTER = TypeAdapter(list[RosterEntry])
 
 
-def parse_roster(data: bytes | str) -> list[Staff]:
+def _entries(data: bytes | str) -> list[RosterEntry]:
     entries = _ROSTER.validate_json(data)
     seen: set[str] = set()
+    tokens: set[str] = set()
     for entry in entries:
         if entry.id in seen:
             raise ValueError(f"staff id {entry.id!r} appears twice in the roster")
         seen.add(entry.id)
-    return [entry.staff() for entry in entries]
+        if entry.token_sha256 is not None:
+            if entry.token_sha256 in tokens:
+                raise ValueError(f"staff {entry.id!r} shares a handset token with another")
+            tokens.add(entry.token_sha256)
+    return entries
+
+
+def parse_roster(data: bytes | str) -> list[Staff]:
+    return [entry.staff() for entry in _entries(data)]
 
 
 def load_roster(path: Path) -> list[Staff]:
     return parse_roster(path.read_bytes())
+
+
+def handset_tokens(path: Path) -> dict[str, str]:
+    """SHA-256 of each handset token → the person it signs in."""
+    entries = _entries(path.read_bytes())
+    return {e.token_sha256: e.id for e in entries if e.token_sha256 is not None}
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_handset_token() -> tuple[str, str]:
+    """A fresh token for one handset and its digest for the roster."""
+    token = secrets.token_urlsafe(32)
+    return token, token_digest(token)

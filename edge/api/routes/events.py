@@ -1,7 +1,8 @@
 """Live task events for handsets and the front desk, as Server-Sent Events.
 
 `GET /events` streams every task change, staff change and notification in commit order
-(each is on disk before it is sent); `GET /events?staff_id=anna` only what concerns Anna:
+(each is on disk before it is sent); `GET /events?staff_id=anna` (or Anna's handset with
+its own token) only what concerns Anna:
 her tasks, her own record, and notifications addressed to her. Each event is
 ``id: <seq>``, ``event: task|staff|notify`` and the `TaskEvent` as JSON in ``data``.
 
@@ -19,11 +20,11 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from edge.api.deps import GatewayDep, Operator
+from edge.api.deps import CallerDep, GatewayDep
 from edge.dispatch.model import Id
 from edge.dispatch.service import EventKind, Subscription, SubscriptionLost, TaskEvent
 
-router = APIRouter(tags=["tasks"], dependencies=[Operator])
+router = APIRouter(tags=["tasks"])
 
 KEEPALIVE_S = 15.0
 
@@ -57,8 +58,14 @@ async def _stream(subscription: Subscription, staff_id: str | None) -> AsyncIter
 
 
 @router.get("/events", response_class=StreamingResponse)
-async def events(gateway: GatewayDep, staff_id: Id | None = None) -> StreamingResponse:
-    """Server-Sent Events of task, staff and notification changes (see the module)."""
+async def events(
+    gateway: GatewayDep, caller: CallerDep, staff_id: Id | None = None
+) -> StreamingResponse:
+    """Server-Sent Events of task, staff and notification changes (see the module); a
+    handset gets its own person's."""
+    if caller.staff_id is not None:
+        caller.may_act_for(staff_id or caller.staff_id)
+        staff_id = caller.staff_id
     if staff_id is not None:
         gateway.tasks.person(staff_id)  # 404 for someone not on the roster
     subscription = gateway.tasks.subscribe()

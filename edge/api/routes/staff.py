@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict
 
-from edge.api.deps import GatewayDep, Operator
+from edge.api.deps import CallerDep, GatewayDep, identify
 from edge.dispatch.model import Staff
 from edge.dispatch.service import StaffStatus
 
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"  # as `edge.dispatch.model.Id`
-router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Operator])
+router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(identify)])
 
 
 class DutyRequest(BaseModel):
@@ -31,6 +31,8 @@ async def set_duty(
     staff_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     request: DutyRequest,
     gateway: GatewayDep,
+    caller: CallerDep,
 ) -> Staff:
     """Go on or off duty; off duty, work not yet started goes to others (in progress stays)."""
+    caller.may_act_for(staff_id)
     return await gateway.tasks.set_duty(staff_id, request.on_duty)

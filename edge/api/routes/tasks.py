@@ -1,21 +1,21 @@
 """Service tasks: intake from any channel, the list, and what staff do with a task.
 
-Handsets act through these routes with the operator token for now; per-person handset
-authentication (so that `staff_id` comes from the credentials) is a later issue.
+The operator's token may act for anyone; a person's handset signs in with its own token
+(`edge.dispatch.roster`) and may accept, start, finish or cancel only as that person.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from edge.api.deps import GatewayDep, Operator
+from edge.api.deps import CallerDep, GatewayDep, identify
 from edge.dispatch.model import Id, Task, TaskStatus
 from edge.dispatch.service import TaskRequest
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Operator])
+router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Depends(identify)])
 
 
 class StaffAction(BaseModel):
@@ -55,21 +55,27 @@ async def get_task(task_id: int, gateway: GatewayDep) -> Task:
 
 
 @router.post("/{task_id}/accept")
-async def accept(task_id: int, action: StaffAction, gateway: GatewayDep) -> Task:
+async def accept(task_id: int, action: StaffAction, gateway: GatewayDep, caller: CallerDep) -> Task:
     """Accept an assigned task (and the rest of its trip)."""
+    caller.may_act_for(action.staff_id)
     return await gateway.tasks.accept(task_id, action.staff_id)
 
 
 @router.post("/{task_id}/start")
-async def start(task_id: int, action: StaffAction, gateway: GatewayDep) -> Task:
+async def start(task_id: int, action: StaffAction, gateway: GatewayDep, caller: CallerDep) -> Task:
+    caller.may_act_for(action.staff_id)
     return await gateway.tasks.start_task(task_id, action.staff_id)
 
 
 @router.post("/{task_id}/done")
-async def done(task_id: int, action: StaffAction, gateway: GatewayDep) -> Task:
+async def done(task_id: int, action: StaffAction, gateway: GatewayDep, caller: CallerDep) -> Task:
+    caller.may_act_for(action.staff_id)
     return await gateway.tasks.finish(task_id, action.staff_id)
 
 
 @router.post("/{task_id}/cancel")
-async def cancel(task_id: int, request: CancelRequest, gateway: GatewayDep) -> Task:
+async def cancel(
+    task_id: int, request: CancelRequest, gateway: GatewayDep, caller: CallerDep
+) -> Task:
+    caller.may_act_for(request.staff_id)
     return await gateway.tasks.cancel(task_id, request.reason, request.staff_id)
