@@ -65,7 +65,19 @@ class CloudConflict(CloudRejected):
 
 
 class CloudGone(CloudRejected):
-    """410: the guest was erased."""
+    """410: the guest was erased. The cloud names the guest and the newest data-key
+    version of the erased profile (a new profile must use a later one)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        pseudonym: str | None = None,
+        erased_key_version: int | None = None,
+    ) -> None:
+        super().__init__(status, detail)
+        self.pseudonym = pseudonym
+        self.erased_key_version = erased_key_version
 
 
 class CloudClient:
@@ -118,11 +130,28 @@ class CloudClient:
             raise CloudUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.status_code >= 500:
             raise CloudUnavailable(f"{method} {path}: {response.status_code}")
+        if response.status_code == 410:
+            gone = _body(response)
+            version = gone.get("erased_key_version")
+            pseudonym = gone.get("pseudonym")
+            raise CloudGone(
+                410,
+                _detail(response),
+                pseudonym=pseudonym if isinstance(pseudonym, str) else None,
+                erased_key_version=version if isinstance(version, int) else None,
+            )
         if response.status_code >= 400:
-            detail = _detail(response)
-            kind = {409: CloudConflict, 410: CloudGone}.get(response.status_code, CloudRejected)
-            raise kind(response.status_code, detail)
+            kind = CloudConflict if response.status_code == 409 else CloudRejected
+            raise kind(response.status_code, _detail(response))
         return response
+
+
+def _body(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _detail(response: httpx.Response) -> str:

@@ -145,10 +145,14 @@ class ProfileSync:
         try:
             await self._client.push_observations(observations)
         except CloudGone as exc:
-            # One of these guests was erased: drop what we hold of them and go on.
-            log.info("push refused, a guest was erased: %s", exc.detail)
-            for pseudonym in {i.pseudonym for i in batch}:
-                await self._store.purge(pseudonym)
+            # One guest of the batch was erased: drop what we hold of them, and only of
+            # them; the others go in the next push.
+            if exc.pseudonym is None:
+                log.error("push refused as erased without naming the guest: %s", exc.detail)
+                await self._store.dead_letter(batch, str(exc))
+                return
+            log.info("push refused: a guest was erased; their cached copy is purged")
+            await self._store.purge(exc.pseudonym, exc.erased_key_version)
             return
         except CloudRejected as exc:
             # Retrying cannot help; keep the items for an operator instead of looping.
@@ -166,8 +170,8 @@ class ProfileSync:
         except CloudConflict:
             await self._adopt_cloud_key(key, item)
             return False
-        except CloudGone:
-            await self._store.purge(key.pseudonym)
+        except CloudGone as exc:
+            await self._store.purge(key.pseudonym, exc.erased_key_version)
             return False
         await self._store.done([item])
         return True

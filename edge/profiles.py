@@ -53,6 +53,7 @@ OBSERVATIONS = "profile_observations"
 CURSORS = "profile_cursors"
 OUTBOX = "outbox"
 DEAD = "outbox_refused"
+ERASED = "profile_erased"  # tombstones: pseudonym and the erased profile's key version
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,10 @@ class ProfileStore:
         self._observations: dict[str, int] = {}  # observation id -> doc id
         self._by_guest: defaultdict[str, list[int]] = defaultdict(list)
         self._cursors: dict[str, int] = {}  # pseudonym -> doc id
+        # Erased guests: the newest data-key version their erased profile used. A guest
+        # who comes back starts a new profile under a later version (the cloud refuses
+        # the old ones for good).
+        self._erased: dict[str, tuple[int, int]] = {}  # pseudonym -> (doc id, version)
 
     async def open(self) -> None:
         await self._store.run(self._build_indexes)
@@ -82,6 +87,14 @@ class ProfileStore:
             self._observations[doc["id"]] = doc.doc_id
             self._by_guest[doc["pseudonym"]].append(doc.doc_id)
         self._cursors = {doc["pseudonym"]: doc.doc_id for doc in db.table(CURSORS).all()}
+        self._erased = {
+            doc["pseudonym"]: (doc.doc_id, int(doc["version"])) for doc in db.table(ERASED).all()
+        }
+
+    def erased_version(self, pseudonym: str) -> int | None:
+        """The data-key version an erased guest's old profile reached; None if never erased."""
+        found = self._erased.get(pseudonym)
+        return found[1] if found is not None else None
 
     # ---- reads ----
 
@@ -169,8 +182,13 @@ class ProfileStore:
             with db.batch():
                 for key in response.keys:
                     current = self._read_key(db, key.pseudonym)
-                    # A rotation re-wraps under a newer chain-key version: take it.
-                    if current is None or current.chain_key_version < key.chain_key_version:
+                    # A rotation re-wraps under a newer chain-key version, and a guest who
+                    # came back after an erasure has a newer data key: take either.
+                    if (
+                        current is None
+                        or current.data_key_version < key.data_key_version
+                        or current.chain_key_version < key.chain_key_version
+                    ):
                         self._put_key(db, key)
                 for page in response.pages:
                     for sealed in page.observations:
@@ -184,10 +202,13 @@ class ProfileStore:
 
         return await self._store.run(write)
 
-    async def purge(self, pseudonym: str) -> None:
+    async def purge(self, pseudonym: str, erased_version: int | None = None) -> None:
+        """Forget an erased guest; `erased_version` is the cloud's word on the newest
+        data-key version of the erased profile, if it said."""
+
         def write(db: EdgeStore) -> None:
             with db.batch():
-                self._purge(db, pseudonym)
+                self._purge(db, pseudonym, erased_version)
 
         await self._store.run(write)
 
@@ -239,7 +260,20 @@ class ProfileStore:
         else:
             db.table(CURSORS).update(doc, doc_ids=[doc_id])
 
-    def _purge(self, db: EdgeStore, pseudonym: str) -> None:
+    def _purge(self, db: EdgeStore, pseudonym: str, erased_version: int | None = None) -> None:
+        held = self._read_key(db, pseudonym)
+        version = max(
+            erased_version or 1,
+            held.data_key_version if held is not None else 1,
+            self.erased_version(pseudonym) or 1,
+        )
+        tomb = self._erased.get(pseudonym)
+        doc = {"pseudonym": pseudonym, "version": version}
+        if tomb is None:
+            self._erased[pseudonym] = (db.table(ERASED).insert(doc), version)
+        else:
+            db.table(ERASED).update(doc, doc_ids=[tomb[0]])
+            self._erased[pseudonym] = (tomb[0], version)
         key_id = self._keys.pop(pseudonym, None)
         if key_id is not None:
             db.table(KEYS).remove(doc_ids=[key_id])
@@ -294,7 +328,8 @@ class GuestProfiles:
         wrapped = await self._store.key(pseudonym)
         new_key: WrappedKey | None = None
         if wrapped is None:
-            data_key = DataKey.generate()
+            # A guest erased before starts a new profile under a later data-key version.
+            data_key = DataKey.generate(version=(self._store.erased_version(pseudonym) or 0) + 1)
             new_key = wrapped = wrap(data_key, self._keyring, pseudonym)
         else:
             data_key = unwrap(wrapped, self._keyring)

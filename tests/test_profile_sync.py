@@ -223,6 +223,41 @@ async def test_after_erasure_neither_the_cloud_nor_the_edge_can_read_the_profile
         assert _scalar(cloud.engine, "SELECT count(*) FROM wrapped_keys") == 0
 
 
+async def test_an_erased_guest_who_comes_back_starts_a_new_profile(
+    cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    async with two_edges(cloud, keyring, tmp_path, clock) as (sh, hz):
+        guest = "GOLD-BACK"
+        await _stay(sh, guest, "s1", clock)
+        await sh.sync.sync_once()
+        pseudonym = sh.profiles.pseudonym(guest)
+        # Another guest's observation waits in the same outbox as the erased one's.
+        await _stay(sh, "GOLD-BYSTANDER", "b1", clock)
+        await sh.profiles.record(guest, "bed.pillow", "down", ObservationKind.NOTED, "s1")
+        async with httpx.AsyncClient(base_url=cloud.base) as http:
+            erased = await http.post(
+                f"/v1/hq/guests/{pseudonym}/erase",
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            assert erased.status_code == 200, erased.text
+        await sh.sync.sync_once()  # the push is refused for that guest: purged, only them
+        await sh.sync.sync_once()
+        assert await sh.profiles.observations(pseudonym) == []
+        assert (await sh.profiles.preferences("GOLD-BYSTANDER"))["room.temperature_c"].value == 22.0
+        assert await sh.profile_store.outbox(100) == []
+
+        # Months later the guest stays again: a new profile, under a later data key.
+        await sh.profiles.record(guest, "bed.pillow", "buckwheat", ObservationKind.OBSERVED, "s2")
+        await sh.sync.sync_once()
+        assert await sh.profile_store.outbox(100) == []  # accepted, nothing refused
+        hz.sync.expect(pseudonym, clock.now())
+        await hz.sync.sync_once()
+        fresh = await hz.profiles.preferences(guest)
+        assert set(fresh) == {"bed.pillow"}  # nothing of the erased profile
+        assert fresh["bed.pillow"].value == "buckwheat"
+
+
 async def test_after_key_rotation_every_profile_reads_and_no_observation_was_rewritten(
     cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
 ) -> None:
