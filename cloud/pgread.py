@@ -66,7 +66,7 @@ _KEY_JSON = (
 _STATEMENT = f"""
 WITH wanted AS (
     SELECT w.pseudonym, w.after, g.pseudonym IS NOT NULL AS known, g.erased_at,
-        g.erased_key_version
+        g.erased_key_version, g.last_erased_at
     FROM unnest(%(pseudonyms)s::text[], %(afters)s::bigint[]) AS w (pseudonym, after)
     LEFT JOIN guests AS g ON g.pseudonym = w.pseudonym
 ),
@@ -79,13 +79,14 @@ audited AS (
     INSERT INTO audit_log (at, actor, role, pseudonym, purpose, action)
     SELECT %(at)s, %(actor)s, %(role)s, pseudonym, %(purpose)s, %(action)s
     FROM wanted WHERE known AND erased_at IS NULL
-    ORDER BY pseudonym
+    ORDER BY pseudonym COLLATE "C"
 )
 SELECT
     w.pseudonym,
     w.known,
     w.erased_at,
     w.erased_key_version,
+    w.last_erased_at,
     CASE WHEN w.erased_at IS NULL THEN json_build_object(
         'pseudonym', w.pseudonym,
         'observations', coalesce(p.observations, '[]'::json),
@@ -112,7 +113,7 @@ LEFT JOIN LATERAL (
         LIMIT per_guest.n + 1
     ) AS o
 ) AS p ON w.known AND w.erased_at IS NULL
-ORDER BY w.pseudonym
+ORDER BY w.pseudonym COLLATE "C"
 """  # noqa: S608
 
 
@@ -146,6 +147,7 @@ class _Row(NamedTuple):
     known: bool
     erased_at: datetime | None
     erased_key_version: int | None
+    last_erased_at: datetime | None
     page: str | None
     keys: str | None
 
@@ -166,10 +168,19 @@ def _execute(engine: Engine, params: dict[str, Any]) -> list[Any]:
         finally:
             cursor.close()
     except dbapi_error as exc:
-        if engine.dialect.is_disconnect(exc, raw.dbapi_connection, None):
+        dropped = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+        if dropped:
+            # As SQLAlchemy does: a server that dropped one connection (a restart) has
+            # dropped them all, so the whole pool is renewed, not one connection a read.
             raw.invalidate(exc)
+            engine.dispose(close=False)
         raise DBAPIError.instance(
-            _STATEMENT, params, exc, dbapi_error, dialect=engine.dialect
+            _STATEMENT,
+            params,
+            exc,
+            dbapi_error,
+            dialect=engine.dialect,
+            connection_invalidated=dropped,
         ) from exc
     finally:
         raw.close()
@@ -205,12 +216,16 @@ def pull(
     pages = [row.page for row in rows if row.page is not None]
     # Each guest's keys come as a JSON array: strip its brackets to splice the elements.
     keys = [row.keys[1:-1] for row in rows if row.keys is not None]
+    # A notice for every guest ever erased: erased now, or come back since (a gateway
+    # that was away must still purge the old profile).
     erased = [
         ErasureNotice.model_construct(
-            pseudonym=row.pseudonym, erased_at=row.erased_at.astimezone(UTC)
+            pseudonym=row.pseudonym,
+            erased_at=when.astimezone(UTC),
+            erased_key_version=row.erased_key_version or 1,
         ).model_dump_json()
         for row in rows
-        if row.erased_at is not None
+        if (when := row.erased_at or row.last_erased_at) is not None
     ]
     body = (
         f'{{"pages":[{",".join(pages)}],"keys":[{",".join(keys)}],"erased":[{",".join(erased)}]}}'

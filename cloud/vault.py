@@ -283,6 +283,8 @@ _GUESTS_AND_KEYS = (
     select(
         _guest.pseudonym,
         _guest.erased_at,
+        _guest.last_erased_at,
+        _guest.erased_key_version,
         _key.data_key_version,
         _key.chain_key_id,
         _key.chain_key_version,
@@ -305,16 +307,25 @@ _ERASED_AT = select(_guest.erased_at, _guest.erased_key_version).where(
 
 def _guests_and_keys(
     session: Session, pseudonyms: Sequence[str]
-) -> tuple[dict[str, datetime | None], dict[str, list[WrappedKey]]]:
-    """Which of the guests the vault knows (with their erasure time) and their wrapped
-    keys, in one query."""
+) -> tuple[dict[str, datetime | None], dict[str, list[WrappedKey]], list[ErasureNotice]]:
+    """Which of the guests the vault knows (with their erasure time), their wrapped keys,
+    and a notice for each guest ever erased (erased now, or come back since), in one
+    query."""
     erased_at: dict[str, datetime | None] = {}
     keys: dict[str, list[WrappedKey]] = {}
+    notices: dict[str, ErasureNotice] = {}
     for row in session.execute(_GUESTS_AND_KEYS, {"pseudonyms": list(pseudonyms)}):
         erased_at[row.pseudonym] = row.erased_at
-        if row.data_key_version is not None:
+        when = row.erased_at or row.last_erased_at
+        if when is not None and row.pseudonym not in notices:
+            notices[row.pseudonym] = ErasureNotice.model_construct(
+                pseudonym=row.pseudonym,
+                erased_at=when,
+                erased_key_version=row.erased_key_version or 1,
+            )
+        if row.data_key_version is not None and row.erased_at is None:
             keys.setdefault(row.pseudonym, []).append(wrapped_key(row))
-    return erased_at, keys
+    return erased_at, keys, list(notices.values())
 
 
 def _pages(session: Session, cursors: dict[str, int], per_guest: int) -> dict[str, ObservationPage]:
@@ -374,12 +385,7 @@ def pull(
     the first push. Erased guests get a notice and nothing else.
     """
     cursors = request.cursors
-    erased_at, keys = _guests_and_keys(session, sorted(cursors))
-    erased = [
-        ErasureNotice.model_construct(pseudonym=pseudonym, erased_at=at)
-        for pseudonym, at in erased_at.items()
-        if at is not None
-    ]
+    erased_at, keys, erased = _guests_and_keys(session, sorted(cursors))
     live = {p: after for p, after in sorted(cursors.items()) if erased_at.get(p) is None}
     pages = _pages(session, live, limits.per_guest(len(live)))
     served = [p for p in live if p in erased_at]

@@ -131,10 +131,12 @@ class ProfileSync:
                 cursors = await self._store.cursors(chunk)
                 response = await self._client.pull(cursors, purpose)
                 pulled += await self._store.apply_pull(response)
+                served = {page.pseudonym for page in response.pages}
                 for notice in response.erased:
-                    self._cached.discard(notice.pseudonym)
-                    self._expected.pop(notice.pseudonym, None)
-                self._cached.update(page.pseudonym for page in response.pages)
+                    if notice.pseudonym not in served:  # erased now, not come back since
+                        self._cached.discard(notice.pseudonym)
+                        self._expected.pop(notice.pseudonym, None)
+                self._cached.update(served)
                 more = any(page.more for page in response.pages)
         return pulled
 

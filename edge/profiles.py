@@ -16,8 +16,10 @@ are addressed by doc id from indexes built at open, so writes stay O(1).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -197,7 +199,10 @@ class ProfileStore:
                             added += 1
                     self._put_cursor(db, page.pseudonym, page.next_cursor)
                 for notice in response.erased:
-                    self._purge(db, notice.pseudonym)
+                    # Sent on every pull while the erasure stands: once is enough.
+                    done_through = self.erased_version(notice.pseudonym) or 0
+                    if done_through < notice.erased_key_version:
+                        self._purge(db, notice.pseudonym, notice.erased_key_version)
             return added
 
         return await self._store.run(write)
@@ -261,33 +266,56 @@ class ProfileStore:
             db.table(CURSORS).update(doc, doc_ids=[doc_id])
 
     def _purge(self, db: EdgeStore, pseudonym: str, erased_version: int | None = None) -> None:
+        """Drop what is held of the guest under data-key version `erased_version` or older
+        (everything, if the cloud did not say): the erased profile goes, and a profile the
+        guest started again since, under a newer version, stays."""
         held = self._read_key(db, pseudonym)
-        version = max(
-            erased_version or 1,
-            held.data_key_version if held is not None else 1,
-            self.erased_version(pseudonym) or 1,
-        )
+        through = erased_version
+        if through is None:
+            through = held.data_key_version if held is not None else 1
+        through = max(through, self.erased_version(pseudonym) or 1)
         tomb = self._erased.get(pseudonym)
-        doc = {"pseudonym": pseudonym, "version": version}
+        doc = {"pseudonym": pseudonym, "version": through}
         if tomb is None:
-            self._erased[pseudonym] = (db.table(ERASED).insert(doc), version)
+            self._erased[pseudonym] = (db.table(ERASED).insert(doc), through)
         else:
             db.table(ERASED).update(doc, doc_ids=[tomb[0]])
-            self._erased[pseudonym] = (tomb[0], version)
-        key_id = self._keys.pop(pseudonym, None)
-        if key_id is not None:
+            self._erased[pseudonym] = (tomb[0], through)
+        if held is not None and held.data_key_version <= through:
+            key_id = self._keys.pop(pseudonym)
             db.table(KEYS).remove(doc_ids=[key_id])
-        doc_ids = self._by_guest.pop(pseudonym, [])
-        if doc_ids:
-            db.table(OBSERVATIONS).remove(doc_ids=doc_ids)
-        for observation_id in [o for o, d in self._observations.items() if d in set(doc_ids)]:
-            del self._observations[observation_id]
-        cursor_id = self._cursors.pop(pseudonym, None)
-        if cursor_id is not None:
-            db.table(CURSORS).remove(doc_ids=[cursor_id])
-        queued = [d.doc_id for d in db.table(OUTBOX).all() if d["pseudonym"] == pseudonym]
+        table = db.table(OBSERVATIONS)
+        gone = []
+        for doc_id in self._by_guest.get(pseudonym, []):
+            found = table.get(doc_id=doc_id)
+            sealed = SealedObservation.model_validate_json(found["body"]) if found else None
+            if sealed is None or sealed.data_key_version <= through:
+                gone.append(doc_id)
+                if sealed is not None:
+                    self._observations.pop(sealed.id, None)
+        if gone:
+            table.remove(doc_ids=gone)
+            kept = [d for d in self._by_guest.get(pseudonym, []) if d not in set(gone)]
+            self._by_guest[pseudonym] = kept
+        if pseudonym not in self._keys:
+            # Nothing of the guest is left: the next pull starts from the beginning.
+            self._by_guest.pop(pseudonym, None)
+            cursor_id = self._cursors.pop(pseudonym, None)
+            if cursor_id is not None:
+                db.table(CURSORS).remove(doc_ids=[cursor_id])
+        queued = [
+            d.doc_id
+            for d in db.table(OUTBOX).all()
+            if d["pseudonym"] == pseudonym and _version_of(d) <= through
+        ]
         if queued:
             db.table(OUTBOX).remove(doc_ids=queued)
+
+
+def _version_of(item: Mapping[str, Any]) -> int:
+    """The data-key version an outbox item (a key or an observation) is under."""
+    body = json.loads(item["body"])
+    return int(body["data_key_version"])
 
 
 def _outbox(kind: str, model: WrappedKey | SealedObservation) -> dict[str, str]:
@@ -361,6 +389,11 @@ class GuestProfiles:
         data_key = unwrap(wrapped, self._keyring)
         opened = []
         for sealed in await self._store.sealed(pseudonym):
+            if sealed.data_key_version != data_key.version:
+                # Under another profile's key (one erased, or a race between two
+                # gateways enrolling the guest): not readable with this one.
+                log.warning("observation %s is under another data key: skipped", sealed.id)
+                continue
             observation = Observation.model_validate_json(open_observation(sealed, data_key))
             # The envelope is authenticated; the content must agree with it.
             if str(observation.id.hex) != sealed.id or observation.pseudonym != pseudonym:

@@ -77,12 +77,21 @@ class ObservationPage(_Wire):
 class PullRequest(_Wire):
     """The guests a gateway expects (its upcoming arrivals), with what it has of each."""
 
-    cursors: Annotated[dict[Pseudonym, int], Field(max_length=MAX_BATCH)]
+    # A cursor is an observation sequence number: a PostgreSQL bigint.
+    cursors: Annotated[
+        dict[Pseudonym, Annotated[int, Field(ge=0, le=2**63 - 1)]], Field(max_length=MAX_BATCH)
+    ]
 
 
 class ErasureNotice(_Wire):
+    """The guest's profile through `erased_key_version` was erased: purge everything of
+    theirs under that data-key version or older. Sent while the erasure stands and, once
+    the guest has come back under a newer version, still (a gateway that was away must
+    purge the old profile and keep the new)."""
+
     pseudonym: Pseudonym
     erased_at: datetime
+    erased_key_version: KeyVersion = 1
 
 
 class PullResponse(_Wire):

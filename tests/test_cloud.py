@@ -644,7 +644,9 @@ def test_an_erased_guest_who_enrols_again_starts_a_new_profile(cloud: Cloud) -> 
     assert cloud.gateway_b.put(f"/v1/guests/{guest}/key", json=new_key).status_code == 200
 
     pulled = cloud.gateway_a.post("/v1/pull", json={"cursors": {guest: 0}}).json()
-    assert pulled["erased"] == []
+    # Still a notice, with the erased version: a gateway that was away purges the old
+    # profile (version 1) and keeps the new one.
+    assert [(n["pseudonym"], n["erased_key_version"]) for n in pulled["erased"]] == [(guest, 1)]
     assert pulled["keys"] == [new_key]
     assert pulled["pages"][0]["observations"] == []  # nothing of the old profile
     fresh = {**cloud.keys.seal(guest, {"pref": "window seat"}, PROPERTY_B), "data_key_version": 2}

@@ -18,7 +18,7 @@ from edge.dispatch.errors import InvalidTransition
 from edge.dispatch.model import ALLOWED, OPEN, Priority, Skill, Staff, Task, TaskStatus
 from edge.dispatch.policy import DispatchPolicy
 from edge.dispatch.travel import Place, TravelModel
-from edge.dispatch.trips import TripCapacity, build_trips
+from edge.dispatch.trips import TripCapacity, build_trips, plan_route
 from shared.layout import PropertyLayout, ServicePointKind
 
 LAYOUT = PropertyLayout.generate("core", 400)
@@ -437,3 +437,11 @@ def test_urgent_before_standard_when_people_are_scarce() -> None:
         [*pillows, medical], [agent], replace(DispatchPolicy(), capacity=TripCapacity(1))
     ) == {9: "agent"}
     assert medical.priority is Priority.URGENT
+
+
+def test_a_trip_over_two_floors_serves_the_earlier_request_first() -> None:
+    """Equal visits on two floors: whoever asked first is served first, not the lower floor."""
+    first = task(1, "room_service", "301", created=NOW - 300)
+    second = task(2, "room_service", "201", created=NOW - 100)
+    trip = plan_route([second, first], TRAVEL)
+    assert [t.id for t in trip.tasks] == [1, 2]

@@ -232,6 +232,11 @@ async def test_an_erased_guest_who_comes_back_starts_a_new_profile(
         await _stay(sh, guest, "s1", clock)
         await sh.sync.sync_once()
         pseudonym = sh.profiles.pseudonym(guest)
+        # Hangzhou holds the old profile too, and will be away through all that follows,
+        # with an old observation still queued.
+        hz.sync.expect(pseudonym, clock.now())
+        await hz.sync.sync_once()
+        await hz.profiles.record(guest, "room.extra_hangers", 6, ObservationKind.NOTED, "h1")
         # Another guest's observation waits in the same outbox as the erased one's.
         await _stay(sh, "GOLD-BYSTANDER", "b1", clock)
         await sh.profiles.record(guest, "bed.pillow", "down", ObservationKind.NOTED, "s1")
@@ -251,11 +256,19 @@ async def test_an_erased_guest_who_comes_back_starts_a_new_profile(
         await sh.profiles.record(guest, "bed.pillow", "buckwheat", ObservationKind.OBSERVED, "s2")
         await sh.sync.sync_once()
         assert await sh.profile_store.outbox(100) == []  # accepted, nothing refused
-        hz.sync.expect(pseudonym, clock.now())
-        await hz.sync.sync_once()
+        # Hangzhou comes back: it purges the old profile (its cache and its queued
+        # observation, refused) and keeps the guest's new one.
+        for _ in range(2):
+            await hz.sync.sync_once()
         fresh = await hz.profiles.preferences(guest)
         assert set(fresh) == {"bed.pillow"}  # nothing of the erased profile
         assert fresh["bed.pillow"].value == "buckwheat"
+        assert await hz.profile_store.outbox(100) == []
+        # ...and the new profile survives any later sync on either side.
+        await sh.sync.sync_once()
+        await hz.sync.sync_once()
+        assert (await sh.profiles.preferences(guest))["bed.pillow"].value == "buckwheat"
+        assert (await hz.profiles.preferences(guest))["bed.pillow"].value == "buckwheat"
 
 
 async def test_after_key_rotation_every_profile_reads_and_no_observation_was_rewritten(

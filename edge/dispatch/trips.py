@@ -104,8 +104,11 @@ def plan_route(tasks: Sequence[Task], travel: TravelModel) -> Trip:
         rooms.setdefault(task.room_id, []).append(task)
     order = sorted(
         rooms.items(),
+        # Shortest visit first (the mean wait); among equal ones, whoever asked first,
+        # then the walk (a batch may span floors: the later order must not go first).
         key=lambda item: (
             sum(t.service_s for t in item[1]),
+            min(t.rank for t in item[1]),
             travel.room(item[0]).floor,
             travel.room(item[0]).position_m,
             item[0],
