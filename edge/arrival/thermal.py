@@ -47,9 +47,9 @@ Which intervals count:
 
 Outdoor temperature
 -------------------
-The twin has no outdoor reading: every sample carries ``outdoor_c`` and the caller must
-supply it from a property-level outdoor sensor or a weather feed (neither exists in the
-system yet). Without it the passive drift cannot be separated from the HVAC's effect.
+Every sample carries ``outdoor_c``, which the caller supplies: the gateway takes it from
+the property's weather station (`edge.arrival.learning`). Without it the passive drift
+cannot be separated from the HVAC's effect.
 
 Pure code: no I/O, no clock (samples carry their own times).
 """

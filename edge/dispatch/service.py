@@ -15,7 +15,7 @@
   to the supervisor, and for an urgent one the supporting resource (the clinic for a
   medical call) is notified too. An urgent task notifies its supporting resource as
   soon as it opens.
-* **Events**: subscribers (the handset push, a later issue; tests) get every committed
+* **Events**: subscribers (the handsets' `GET /events` stream; tests) get every committed
   change and notification, in order, from a bounded queue; one that falls behind is
   dropped and must re-read the state.
 """
