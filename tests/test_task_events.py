@@ -101,6 +101,13 @@ async def test_a_handset_sees_its_own_tasks_as_they_happen(
                         if len(set(everyone)) == 2:
                             break
                 assert set(everyone) == {task_id, other.json()["id"]}
+            # The list a page at a time, and by room.
+            first = (await client.get("/tasks", params={"limit": 1})).json()
+            rest = (await client.get("/tasks", params={"after_id": first[0]["id"]})).json()
+            assert [t["id"] for t in first + rest] == sorted({task_id, other.json()["id"]})
+            by_room = (await client.get("/tasks", params={"room_id": "103"})).json()
+            assert [t["id"] for t in by_room] == [other.json()["id"]]
+            assert (await client.get("/tasks", params={"limit": 0})).status_code == 422
             # The same state on /metrics, for the dashboards.
             metrics = (await client.get("/metrics")).text
             assert "staysync_staff_on_duty 2.0" in metrics

@@ -6,9 +6,10 @@ The operator's token may act for anyone; a person's handset signs in with its ow
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from edge.api.deps import CallerDep, GatewayDep, identify
@@ -45,8 +46,20 @@ async def submit(request: TaskRequest, gateway: GatewayDep, response: Response) 
 
 
 @router.get("")
-async def list_tasks(gateway: GatewayDep, status: TaskStatus | None = None) -> list[Task]:
-    return gateway.tasks.tasks(status)
+async def list_tasks(
+    gateway: GatewayDep,
+    status: TaskStatus | None = None,
+    room_id: Id | None = None,
+    after_id: Annotated[int, Query(ge=0, description="page on: the last id seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[Task]:
+    """Tasks by id (oldest first), filtered by status and room, a page at a time."""
+    found = (
+        t
+        for t in gateway.tasks.tasks(status)
+        if t.id > after_id and (room_id is None or t.room_id == room_id)
+    )
+    return list(itertools.islice(found, limit))
 
 
 @router.get("/{task_id}")
