@@ -310,6 +310,13 @@ class ProfileStore:
         ]
         if queued:
             db.table(OUTBOX).remove(doc_ids=queued)
+        refused = [
+            d.doc_id
+            for d in db.table(DEAD).all()
+            if d.get("pseudonym") == pseudonym and _version_of(d) <= through
+        ]
+        if refused:  # what the cloud refused is still the guest's data: it goes too
+            db.table(DEAD).remove(doc_ids=refused)
 
 
 def _version_of(item: Mapping[str, Any]) -> int:

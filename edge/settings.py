@@ -15,6 +15,7 @@ from shared.layout import PropertyLayout
 __all__ = ["EdgeSettings"]
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+MIN_TOKEN_CHARS = 16
 
 
 class EdgeSettings(BaseSettings):
@@ -110,6 +111,15 @@ class EdgeSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("time_zone must be an IANA zone such as Asia/Shanghai") from None
         return zone
+
+    @field_validator("operator_token", "pms_token", "cloud_token")
+    @classmethod
+    def _strong_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        # An empty variable in an env template must not become a token that an empty
+        # Authorization header matches.
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a token must have at least {MIN_TOKEN_CHARS} characters")
+        return token
 
     @model_validator(mode="after")
     def _eco_band(self) -> EdgeSettings:

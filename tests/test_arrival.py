@@ -31,8 +31,8 @@ from shared.topics import Device
 from tests.fixtures.http_server import ServeApp
 from tests.fixtures.property import WAIT_S, eventually, fast_settings, unique_property_id
 
-OPERATOR = "operator-token"
-PMS = "pms-token"
+OPERATOR = "operator-token-for-tests"
+PMS = "pms-token-for-the-tests"
 SPEED = 2500.0
 DAY = datetime(2026, 7, 14, tzinfo=UTC).timestamp()  # a hot summer day
 H = 3600.0

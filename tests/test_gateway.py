@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from pydantic import SecretStr
 
 from edge.commands import CommandStatus
 from edge.errors import InvalidCommand, Overloaded, UnknownDevice, UnknownRoom
@@ -272,6 +273,15 @@ async def test_finished_commands_are_pruned_after_their_retention(
 def test_production_settings_refuse_to_start_without_an_operator_token() -> None:
     with pytest.raises(ValueError, match="OPERATOR_TOKEN must be set in production"):
         EdgeSettings(environment="production", property_id="h1")
+
+
+def test_an_empty_or_short_token_is_refused() -> None:
+    """An empty variable in an env template must not become a token an empty header
+    matches."""
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        EdgeSettings(operator_token=SecretStr(""))
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        EdgeSettings(pms_token=SecretStr("short"))
 
 
 def test_settings_never_show_the_broker_password() -> None:

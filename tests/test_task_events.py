@@ -21,7 +21,7 @@ from shared.layout import PropertyLayout
 from tests.fixtures.http_server import ServeApp
 from tests.fixtures.property import WAIT_S, fast_settings, unique_property_id
 
-TOKEN = "events-token"
+TOKEN = "events-operator-token"
 ROSTER = [
     {"id": "anna", "skills": ["housekeeping"]},
     {"id": "ben", "skills": ["engineering"]},
@@ -84,8 +84,9 @@ async def test_a_handset_sees_its_own_tasks_as_they_happen(
                 assert other.status_code == 201
 
                 seen: list[tuple[str, Any, Any]] = []
+                annas = _events(anna.aiter_lines())  # one reader for the whole stream
                 async with asyncio.timeout(WAIT_S):
-                    async for name, data in _events(anna.aiter_lines()):
+                    async for name, data in annas:
                         task = data.get("task") or {}
                         seen.append((name, task.get("id"), task.get("staff_id")))
                         if name == "task" and task.get("status") == "assigned":
@@ -93,6 +94,15 @@ async def test_a_handset_sees_its_own_tasks_as_they_happen(
                 # Anna's feed: her task once it is hers, never Ben's engineering task.
                 assert seen[-1] == ("task", task_id, "anna")
                 assert all(staff == "anna" for _, _, staff in seen if staff is not None)
+                # Anna goes off duty: her feed hears the task was taken from her.
+                off = await client.post("/staff/anna/duty", json={"on_duty": False})
+                assert off.status_code == 200
+                async with asyncio.timeout(WAIT_S):
+                    async for name, data in annas:
+                        task = data.get("task") or {}
+                        if name == "task" and task.get("id") == task_id:
+                            assert task.get("staff_id") != "anna"
+                            break
                 everyone: list[int] = []
                 async with asyncio.timeout(WAIT_S):
                     async for name, data in _events(desk.aiter_lines()):
@@ -102,15 +112,19 @@ async def test_a_handset_sees_its_own_tasks_as_they_happen(
                             break
                 assert set(everyone) == {task_id, other.json()["id"]}
             # The list a page at a time, and by room.
-            first = (await client.get("/tasks", params={"limit": 1})).json()
-            rest = (await client.get("/tasks", params={"after_id": first[0]["id"]})).json()
+            page = await client.get("/tasks", params={"limit": 1})
+            first = page.json()
+            assert page.headers["X-Next-After-Id"] == str(first[0]["id"])
+            last_page = await client.get("/tasks", params={"after_id": first[0]["id"]})
+            rest = last_page.json()
+            assert "X-Next-After-Id" not in last_page.headers
             assert [t["id"] for t in first + rest] == sorted({task_id, other.json()["id"]})
             by_room = (await client.get("/tasks", params={"room_id": "103"})).json()
             assert [t["id"] for t in by_room] == [other.json()["id"]]
             assert (await client.get("/tasks", params={"limit": 0})).status_code == 422
             # The same state on /metrics, for the dashboards.
             metrics = (await client.get("/metrics")).text
-            assert "staysync_staff_on_duty 2.0" in metrics
+            assert "staysync_staff_on_duty 1.0" in metrics  # Ben; Anna went off duty
             open_lines = [m for m in metrics.splitlines() if m.startswith("staysync_tasks_open{")]
             assert sum(float(m.rsplit(" ", 1)[1]) for m in open_lines) == 2.0
             assert any('skill="engineering"' in m for m in open_lines)
@@ -151,8 +165,9 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
             timeout=WAIT_S,
         )
         async with operator, handset:
-            # The handset is no operator: rooms and commands are not its business.
-            assert (await handset.get("/rooms")).status_code == 401
+            # The handset is no operator: rooms and commands are not its business (403,
+            # not 401: its token is good, and the handset must not sign its person out).
+            assert (await handset.get("/rooms")).status_code == 403
             assert (
                 await handset.post("/staff/ben/duty", json={"on_duty": True})
             ).status_code == 403
@@ -172,6 +187,13 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
             assert "signs in anna" in as_ben.json()["detail"]
             mine = await handset.post(f"/tasks/{task_id}/accept", json={"staff_id": "anna"})
             assert mine.status_code == 200, mine.text
+            # Someone else's task: a handset may not cancel it, even in its own name.
+            other = {"request_id": "h2", "room_id": "105", "kind": "amenities"}
+            other_id = (await operator.post("/tasks", json=other)).json()["id"]
+            cancel = {"reason": "not mine", "staff_id": "anna"}
+            refused = await handset.post(f"/tasks/{other_id}/cancel", json=cancel)
+            assert refused.status_code == 403
+            assert (await operator.get(f"/tasks/{other_id}")).json()["status"] != "cancelled"
             assert (await handset.get("/events", params={"staff_id": "ben"})).status_code == 403
             wrong = await operator.get("/tasks", headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401

@@ -31,12 +31,16 @@ def require_operator(
     if expected is None:  # development without a token: the settings refuse this in production
         return
     given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "a valid operator token is required (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if given and secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        return
+    if given and token_digest(given) in gateway.handset_tokens:
+        # A valid handset, but no operator: it must not sign its person out on a 401.
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a handset may not use operator routes")
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "a valid operator token is required (Authorization: Bearer <token>)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 Operator = Depends(require_operator)
@@ -66,8 +70,10 @@ def identify(
     expected = gateway.settings.operator_token
     if expected is None and credentials is None:
         return Caller(None)  # development without a token: the settings refuse it elsewhere
-    if expected is not None and secrets.compare_digest(
-        given.encode(), expected.get_secret_value().encode()
+    if (
+        expected is not None
+        and given
+        and secrets.compare_digest(given.encode(), expected.get_secret_value().encode())
     ):
         return Caller(None)
     staff_id = gateway.handset_tokens.get(token_digest(given)) if given else None
@@ -92,7 +98,9 @@ def require_pms(
     if expected is None:  # development only: the settings require it in production
         return
     given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    if not given or not secrets.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a valid PMS token is required (Authorization: Bearer <token>)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.clock import Clock
@@ -37,26 +37,28 @@ class TaskCollector(Collector):
             "Tasks not yet done or cancelled, by status and skill",
             labels=["status", "skill"],
         )
-        for (status, skill), n in sorted(
-            Counter((t.status.value, t.skill.value) for t in tasks if t.is_open).items()
-        ):
+        for (status, skill), n in Counter(
+            (t.status.value, t.skill.value) for t in tasks if t.is_open
+        ).items():
             open_tasks.add_metric([status, skill], n)
         yield open_tasks
         oldest = GaugeMetricFamily(
             "staysync_tasks_oldest_waiting_seconds",
-            "Age of the oldest task nobody has started, by skill (0 if none)",
+            "Age of the oldest task nobody has started, by skill (absent if none)",
             labels=["skill"],
         )
         ages: dict[str, float] = {}
         for t in tasks:
             if t.status in _OPEN:
                 ages[t.skill.value] = max(ages.get(t.skill.value, 0.0), now - t.created_at)
-        for skill, age in sorted(ages.items()):
+        for skill, age in ages.items():
             oldest.add_metric([skill], age)
         yield oldest
-        started = CounterMetricFamily(
-            "staysync_tasks_started",
-            "Tasks someone started, by priority class and whether within its target",
+        # A gauge, not a counter: the tasks kept shrink when old ones are pruned at a
+        # restart, which a counter would show as a reset and a burst of starts.
+        started = GaugeMetricFamily(
+            "staysync_tasks_started_kept",
+            "Tasks started, among those kept (7 days), by priority and whether within target",
             labels=["priority", "within_target"],
         )
         counts = Counter(
@@ -64,7 +66,7 @@ class TaskCollector(Collector):
             for t in tasks
             if t.started_at is not None
         )
-        for (priority, within), n in sorted(counts.items()):
+        for (priority, within), n in counts.items():
             started.add_metric([priority, within], n)
         yield started
         on_duty = sum(s.staff.on_duty for s in self._service.staff())

@@ -22,39 +22,57 @@ from fastapi.responses import StreamingResponse
 
 from edge.api.deps import CallerDep, GatewayDep
 from edge.dispatch.model import Id
-from edge.dispatch.service import EventKind, Subscription, SubscriptionLost, TaskEvent
+from edge.dispatch.service import EventKind, SubscriptionLost, TaskEvent, TaskService
 
 router = APIRouter(tags=["tasks"])
 
 KEEPALIVE_S = 15.0
 
 
-def _concerns(event: TaskEvent, staff_id: str) -> bool:
+def _concerns(event: TaskEvent, staff_id: str, sent: set[int]) -> bool:
+    """Whether one person's stream carries the event. A task once sent to them keeps
+    coming (its later versions say it was taken away, re-dispatched or cancelled)."""
     match event.kind:
         case EventKind.TASK:
-            return event.task is not None and event.task.staff_id == staff_id
+            task = event.task
+            if task is None:
+                return False
+            if task.staff_id == staff_id or task.id in sent:
+                sent.add(task.id)
+                return True
+            return False
         case EventKind.STAFF:
             return event.staff is not None and event.staff.id == staff_id
         case EventKind.NOTIFY:
             return event.to == staff_id
 
 
-async def _stream(subscription: Subscription, staff_id: str | None) -> AsyncIterator[str]:
-    with subscription:
+async def _stream(service: TaskService, staff_id: str | None) -> AsyncIterator[str]:
+    sent: set[int] = set()
+    loop = asyncio.get_running_loop()
+    # Subscribed here, not before the response starts: a client gone by then leaves
+    # nothing registered.
+    with service.subscribe() as subscription:
         yield ": connected\n\n"
+        last_write = loop.time()
         while True:
+            # The keepalive counts from the last byte written, not the last event seen:
+            # a busy hotel's events for others must not starve a quiet handset's line.
+            wait = max(0.0, last_write + KEEPALIVE_S - loop.time())
             try:
-                async with asyncio.timeout(KEEPALIVE_S):
+                async with asyncio.timeout(wait):
                     event = await subscription.get()
             except TimeoutError:
                 yield ": keepalive\n\n"
+                last_write = loop.time()
                 continue
             except SubscriptionLost:
                 yield "event: resync\ndata: {}\n\n"
                 return
-            if staff_id is None or _concerns(event, staff_id):
+            if staff_id is None or _concerns(event, staff_id, sent):
                 data = event.model_dump_json()
                 yield f"id: {event.seq}\nevent: {event.kind.value}\ndata: {data}\n\n"
+                last_write = loop.time()
 
 
 @router.get("/events", response_class=StreamingResponse)
@@ -68,9 +86,8 @@ async def events(
         staff_id = caller.staff_id
     if staff_id is not None:
         gateway.tasks.person(staff_id)  # 404 for someone not on the roster
-    subscription = gateway.tasks.subscribe()
     return StreamingResponse(
-        _stream(subscription, staff_id),
+        _stream(gateway.tasks, staff_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

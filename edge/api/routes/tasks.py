@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from edge.api.deps import CallerDep, GatewayDep, identify
@@ -48,18 +48,24 @@ async def submit(request: TaskRequest, gateway: GatewayDep, response: Response) 
 @router.get("")
 async def list_tasks(
     gateway: GatewayDep,
+    response: Response,
     status: TaskStatus | None = None,
     room_id: Id | None = None,
     after_id: Annotated[int, Query(ge=0, description="page on: the last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[Task]:
-    """Tasks by id (oldest first), filtered by status and room, a page at a time."""
+    """Tasks by id (oldest first), filtered by status and room, a page at a time; when
+    more follow, the `X-Next-After-Id` header says where the next page starts."""
     found = (
         t
         for t in gateway.tasks.tasks(status)
         if t.id > after_id and (room_id is None or t.room_id == room_id)
     )
-    return list(itertools.islice(found, limit))
+    page = list(itertools.islice(found, limit + 1))
+    if len(page) > limit:
+        page = page[:limit]
+        response.headers["X-Next-After-Id"] = str(page[-1].id)
+    return page
 
 
 @router.get("/{task_id}")
@@ -91,4 +97,9 @@ async def cancel(
     task_id: int, request: CancelRequest, gateway: GatewayDep, caller: CallerDep
 ) -> Task:
     caller.may_act_for(request.staff_id)
+    if caller.staff_id is not None and gateway.tasks.get(task_id).staff_id != caller.staff_id:
+        # A handset withdraws its person's own work, never someone else's.
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"task {task_id} is not {caller.staff_id}'s to cancel"
+        )
     return await gateway.tasks.cancel(task_id, request.reason, request.staff_id)
