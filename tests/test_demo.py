@@ -19,7 +19,7 @@ async def test_the_demo_tells_the_whole_story(mosquitto: Any) -> None:
         speed=900.0,  # the 90 minutes to the ETA pass in 6 s
         room_id="101",
         setpoint=22.0,
-        duration=14.0,
+        duration=20.0,  # the door opens ~11 s in; room for a loaded machine
         console=console,
     )
     told = "\n".join(lines)
