@@ -32,7 +32,7 @@ from edge.commands import CommandRecord, CommandStatus
 from edge.gateway import Gateway
 from edge.settings import EdgeSettings
 from edge.twin import RoomTwin
-from firmware_sim.config import BehaviourConfig, SimConfig
+from firmware_sim.config import BehaviourConfig, SimConfig, Span, ThermalConfig
 from firmware_sim.property import SimulatedProperty
 from shared.broker import BrokerAddress
 from shared.clock import SimulatedClock
@@ -125,7 +125,14 @@ async def run_demo(
             room_count=rooms,
         )
         gateway = await stack.enter_async_context(Gateway(settings, clock, layout=layout))
-        config = SimConfig(behaviour=BehaviourConfig(enabled=True))
+        # Rooms sized for the day (the simulator's widest spans include HVACs too small
+        # to reach 22 °C on an 8 °C day, which the gateway would rightly call unreachable).
+        config = SimConfig(
+            behaviour=BehaviourConfig(enabled=True),
+            thermal=ThermalConfig(
+                tau_h=Span(low=4.0, high=8.0), hvac_rate_c_per_h=Span(low=5.0, high=8.0)
+            ),
+        )
         sim = SimulatedProperty(PROPERTY_ID, layout.room_ids, broker, clock, seed=1, config=config)
         await stack.enter_async_context(sim)
         story.lines.append(f"{rooms} simulated rooms connecting; the gateway twins them")
