@@ -7,7 +7,7 @@ The PMS events go straight to `ArrivalService.handle` (the HTTP route is covered
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ from edge.api import create_app
 from edge.arrival.learning import RoomLearning
 from edge.arrival.service import PmsRefused
 from edge.arrival.stays import StayRecord
-from edge.dispatch.model import Skill, Source, TaskStatus
+from edge.dispatch.model import Skill, Source, Task, TaskStatus
 from edge.gateway import Gateway
 from edge.persistence import GatewayStore
 from edge.profiles import GuestProfiles
@@ -360,3 +360,47 @@ async def test_stays_that_ended_long_ago_are_forgotten(
         assert arrivals.stay("Q") is not None  # a booking far ahead is not an ended stay
     async with Gateway(settings, clock, layout=layout) as gateway:
         assert [s.reservation_id for s in gateway.arrivals.stays()] == ["Q"]
+
+
+async def test_the_guests_usual_evening_drink_is_offered_before_they_call(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    """Warm milk at 23:00 in Shanghai: in Hangzhou it is offered at 22:45."""
+    property_id = unique_property_id("offer")
+    clock = ManualClock(start=at(20))
+    layout = PropertyLayout.generate(property_id, 2)
+    settings = fast_settings(property_id, broker_address, tmp_path, 2)
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        arrivals = gateway.arrivals
+        await gateway.profiles.record(
+            "LOY-MILK", "dining.evening_drink", "warm_milk", ObservationKind.NOTED, "sh-1",
+            time(23, 0),
+        )  # fmt: skip
+        for event in (
+            ReservationCreated(
+                event_id="m1", ts=at(20), reservation_id="M", loyalty_id="LOY-MILK",
+                room_id="101", eta=at(20), nights=2,
+            ),
+            CheckedIn(event_id="m2", ts=at(20), reservation_id="M", room_id="101"),
+        ):  # fmt: skip
+            await arrivals.handle(event)
+
+        def offers() -> list[Task]:
+            return [t for t in gateway.tasks.tasks() if t.source is Source.PREDICTOR]
+
+        await clock.advance(2.5 * H)  # 22:30: not yet
+        await arrivals.tick()
+        assert offers() == []
+        await clock.advance(0.25 * H)  # 22:45
+        await arrivals.tick()
+        (offer,) = offers()
+        assert (offer.kind, offer.room_id, offer.preference_id) == (
+            "drink",
+            "101",
+            "dining.evening_drink",
+        )
+        assert "warm milk at 23:00" in (offer.note or "")
+        assert offer.due_at == at(23)
+        await clock.advance(0.1 * H)
+        await arrivals.tick()
+        assert len(offers()) == 1  # once an evening

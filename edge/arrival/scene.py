@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from typing import Any, Final
 
 from shared.messages import LightScene
@@ -20,6 +21,7 @@ from shared.topics import Device
 __all__ = [
     "CURTAIN_POSITION",
     "FIRMNESS_LEVEL",
+    "Offer",
     "PrepItem",
     "comfort_target",
     "confirmation_keys",
@@ -29,6 +31,7 @@ __all__ = [
     "plain",
     "prep_items",
     "scene_commands",
+    "timed_offers",
 ]
 
 # The mattress's 1–10 scale in words: 1–3 soft, 4–7 medium, 8–10 firm (the catalogue's
@@ -141,6 +144,30 @@ def prep_items(preferences: Mapping[str, Preference]) -> list[PrepItem]:
             if tag in _ALLERGY_PREP:
                 items.append(PrepItem("health.allergies", "amenities", _ALLERGY_PREP[tag]))
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Something the guest usually has at a time of day: offered before they call."""
+
+    key: str
+    value: str
+    at: time
+
+
+# Timed preferences the service offers, and the task kind that delivers each.
+_OFFERED: Final = {"dining.evening_drink": "drink", "dining.afternoon_tea": "drink"}
+
+
+def timed_offers(preferences: Mapping[str, Preference]) -> list[tuple[Offer, str]]:
+    """(offer, task kind) for each timed preference with a usual time and a real value."""
+    offers = []
+    for key, kind in _OFFERED.items():
+        pref = preferences.get(key)
+        if pref is None or pref.time_of_day is None or pref.value == "none":
+            continue
+        offers.append((Offer(key, str(pref.value), pref.time_of_day), kind))
+    return offers
 
 
 def key_label(key: str) -> str:

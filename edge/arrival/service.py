@@ -93,6 +93,7 @@ from .scene import (
     plain,
     prep_items,
     scene_commands,
+    timed_offers,
 )
 from .stays import Precondition, StayRecord, StayStore, ThermostatIntent
 
@@ -131,6 +132,7 @@ class ArrivalConfig:
     prep_lead_s: float = 4 * 3600.0  # preparation tasks go to the dispatcher this early
     prep_due_before_s: float = 1800.0  # ...due this long before the ETA
     setback_c: tuple[float, float] = (17.0, 28.0)  # the thermostats' eco band
+    offer_lead_s: float = 900.0  # a usual drink is offered this long before its time
     check_out_time: time = time(12, 0)  # departing guests leave by then
     turnaround_s: float = 3600.0  # cleaning and inspection after a departure
     time_zone: str = "UTC"
@@ -671,6 +673,8 @@ class ArrivalService:
         if record.door_opened_at is not None and record.scene_applied_at is None:
             await self._door_open(record, now)
         if record.vacant_since is None:
+            await self._offer(record, now)
+        if record.vacant_since is None:
             room = self._twin.room(record.planned_room_id)
             if self._empty(room, record, now):
                 record.vacant_since = now
@@ -731,6 +735,38 @@ class ArrivalService:
             )
             record.confirmation_task_id = task.id
             record.note(f"confirmation requested: {', '.join(keys)}")
+
+    async def _offer(self, record: StayRecord, now: float) -> None:
+        """What the guest usually has at this hour (warm milk at 23:00) is offered shortly
+        before, once a day, by a task linked to the preference: the service comes before
+        the call. Not while the room says do-not-disturb."""
+        room_id = record.planned_room_id
+        if room_id is None or room_id in self._tasks.dnd_rooms:
+            return
+        local = self._local(now)
+        for offer, kind in timed_offers(await self._preferences(record)):
+            at = datetime.combine(local.date(), offer.at, self._zone).timestamp()
+            mark = f"{offer.key}@{local.date().isoformat()}"
+            if mark in record.offered or not at - self.config.offer_lead_s <= now < at:
+                continue
+            request_id = f"offer:{record.reservation_id}:{mark}"
+            if self._tasks.by_request(request_id) is None:
+                await self._tasks.submit(
+                    TaskRequest(
+                        request_id=request_id,
+                        room_id=room_id,
+                        kind=kind,
+                        source=Source.PREDICTOR,
+                        preference_id=offer.key,
+                        note=(
+                            f"Offer {plain(offer.value)} at {offer.at:%H:%M}: the guest's "
+                            "usual, from earlier stays (call the room first)"
+                        ),
+                        due_in_s=max(60.0, at - now),
+                    )
+                )
+            record.offered.append(mark)
+            record.note(f"{plain(offer.value)} offered for {offer.at:%H:%M}")
 
     async def _side_effects(self, record: StayRecord, now: float) -> None:
         """Queued one-off work: cancel tasks, make up vacated rooms."""

@@ -106,6 +106,7 @@ class StayRecord(BaseModel):
     scene_values: dict[str, int | str] = Field(default_factory=dict)  # what the scene set
     confirm_keys: list[str] = Field(default_factory=list)
     confirmation_task_id: int | None = None
+    offered: list[str] = Field(default_factory=list)  # "<key>@<local date>" already offered
     vacant_since: float | None = None
     last_activity: float | None = None
     door_closed_at: float | None = None
