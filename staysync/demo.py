@@ -29,6 +29,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from edge.commands import CommandRecord, CommandStatus
+from edge.dispatch.model import Source
 from edge.gateway import Gateway
 from edge.settings import EdgeSettings
 from edge.twin import RoomTwin
@@ -50,6 +51,7 @@ COMMAND_AFTER_REAL_S = 3.0  # let the table fill before the demo acts
 ARRIVAL_AFTER_REAL_S = 5.0
 ARRIVAL_IN_S = 90 * 60.0  # hotel time from the booking to the guest at the door
 GUEST = "LOY-DEMO-1"
+DRINK_AFTER_ETA_S = 30 * 60.0
 TABLE_COLUMNS = 2
 
 
@@ -194,6 +196,12 @@ async def _book(
         await gateway.profiles.record(GUEST, key, value, ObservationKind.DECLARED, "booking")
     now = clock.now()
     story.arrival_room, story.eta = room, now + ARRIVAL_IN_S
+    # At another property, staff noted the guest's warm milk, half an hour after this ETA.
+    usual = dt.datetime.fromtimestamp(story.eta + DRINK_AFTER_ETA_S, tz=dt.UTC)
+    await gateway.profiles.record(
+        GUEST, "dining.evening_drink", "warm_milk", ObservationKind.NOTED, "earlier-stay",
+        dt.time(usual.hour, usual.minute),
+    )  # fmt: skip
     await gateway.arrivals.handle(
         ReservationCreated(
             event_id="demo-booking", ts=now, reservation_id="R-DEMO", loyalty_id=GUEST,
@@ -202,7 +210,7 @@ async def _book(
     )  # fmt: skip
     story.lines.append(
         f"PMS: reservation R-DEMO, room {room}, ETA {_hhmm(story.eta)}; the guest's profile "
-        "says 22 °C and a memory-foam pillow"
+        f"says 22 °C, a memory-foam pillow, warm milk at {usual:%H:%M}"
     )
 
 
@@ -238,6 +246,9 @@ async def _arrival(
         once("door", f"room {room}: the door opens at {_hhmm(now)}; the room is at "
              f"{temperature:.1f} °C (the guest asked for 22 °C)")  # fmt: skip
         sim.room(room).close_door()
+    offers = [t for t in gateway.tasks.tasks() if t.source is Source.PREDICTOR]
+    if offers:
+        once("offer", f"room {room}: {offers[0].note}")
 
 
 def _hhmm(ts: float) -> str:

@@ -1,5 +1,6 @@
 """The demo of the quick start runs end to end: rooms twinned, a command acknowledged, a
-guest booked, the room pre-conditioned and the door opened at the ETA."""
+guest booked, the room pre-conditioned, the door opened at the ETA, and the guest's usual
+warm milk offered before they call."""
 
 from __future__ import annotations
 
@@ -29,3 +30,4 @@ async def test_the_demo_tells_the_whole_story(mosquitto: Any) -> None:
     assert "pre-conditioning from" in told, told
     assert "the guest checks in" in told, told
     assert "the door opens" in told, told
+    assert "Offer warm milk" in told, told
