@@ -103,6 +103,7 @@ log = logging.getLogger(__name__)
 
 _ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
 PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel time)
+REFRESHES_PER_TICK = 25  # stale caches re-read per tick at most (first reads always)
 MAX_ETA_DISTANCE_S = 400 * 86_400.0
 PRUNE_EVERY_S = 3600.0
 
@@ -186,6 +187,7 @@ class ArrivalService:
         self._failing: dict[str, str] = {}  # reservation -> why its planning fails
         self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
         self._pruned_at = 0.0
+        self._refresh_budget = REFRESHES_PER_TICK
 
     # ---- lifecycle ----
 
@@ -523,6 +525,7 @@ class ArrivalService:
         """One planning pass over every stay; sends what the rooms lack."""
         async with self._lock:
             now = self._clock.now()
+            self._refresh_budget = REFRESHES_PER_TICK
             if now - self._pruned_at > PRUNE_EVERY_S:
                 await self._prune(now)
             for record in list(self._stays.values()):
@@ -574,8 +577,11 @@ class ArrivalService:
             return {}
         now = self._clock.now()
         cached = self._prefs.get(record.reservation_id)
-        if cached is not None and now - cached[0] < PREFS_TTL_S:
+        if cached is not None and (now - cached[0] < PREFS_TTL_S or self._refresh_budget <= 0):
+            # Fresh, or this tick has re-read enough: a 3,000-room property's stays all
+            # expiring together would otherwise hold the event loop for seconds.
             return cached[1]
+        self._refresh_budget -= 1
         prefs = await self._profiles().preferences(record.loyalty_id)
         self._prefs[record.reservation_id] = (now, prefs)
         return prefs
