@@ -333,11 +333,9 @@ async def test_a_command_lost_to_an_offline_room_is_sent_again(
 async def test_stays_that_ended_long_ago_are_forgotten(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:
-    property_id = unique_property_id("prune")
     clock = ManualClock(start=at(9))
-    layout = PropertyLayout.generate(property_id, 2)
-    settings = fast_settings(property_id, broker_address, tmp_path, 2)
-    async with Gateway(settings, clock, layout=layout) as gateway:
+    settings = fast_settings(unique_property_id("prune"), broker_address, tmp_path, 2)
+    async with Gateway(settings, clock) as gateway:
         arrivals = gateway.arrivals
         for event in (
             ReservationCreated(
@@ -358,7 +356,7 @@ async def test_stays_that_ended_long_ago_are_forgotten(
         await arrivals.tick()
         assert arrivals.stay("P") is None
         assert arrivals.stay("Q") is not None  # a booking far ahead is not an ended stay
-    async with Gateway(settings, clock, layout=layout) as gateway:
+    async with Gateway(settings, clock) as gateway:
         assert [s.reservation_id for s in gateway.arrivals.stays()] == ["Q"]
 
 
@@ -366,11 +364,9 @@ async def test_the_guests_usual_evening_drink_is_offered_before_they_call(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:
     """Warm milk at 23:00 in Shanghai: in Hangzhou it is offered at 22:45."""
-    property_id = unique_property_id("offer")
     clock = ManualClock(start=at(20))
-    layout = PropertyLayout.generate(property_id, 2)
-    settings = fast_settings(property_id, broker_address, tmp_path, 2)
-    async with Gateway(settings, clock, layout=layout) as gateway:
+    settings = fast_settings(unique_property_id("offer"), broker_address, tmp_path, 2)
+    async with Gateway(settings, clock) as gateway:
         arrivals = gateway.arrivals
         await gateway.profiles.record(
             "LOY-MILK", "dining.evening_drink", "warm_milk", ObservationKind.NOTED, "sh-1",

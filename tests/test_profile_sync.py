@@ -128,6 +128,16 @@ async def _stay(edge_: Edge, guest: str, stay: str, clock: ManualClock) -> None:
     await clock.advance(DAY)
 
 
+async def _erase(cloud: Cloud, pseudonym: str) -> None:
+    """HQ erases the guest (crypto-shredding at the cloud)."""
+    async with httpx.AsyncClient(base_url=cloud.base) as http:
+        erased = await http.post(
+            f"/v1/hq/guests/{pseudonym}/erase",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert erased.status_code == 200, erased.text
+
+
 async def test_two_properties_converge_whatever_the_interleaving(
     cloud: Cloud, keyring: ChainKeyring, tmp_path: Path
 ) -> None:
@@ -204,12 +214,8 @@ async def test_after_erasure_neither_the_cloud_nor_the_edge_can_read_the_profile
         await hz.sync.sync_once()
         assert (await hz.profiles.preferences(guest))["room.temperature_c"].value == 22.0
 
+        await _erase(cloud, pseudonym)
         async with httpx.AsyncClient(base_url=cloud.base) as http:
-            erased = await http.post(
-                f"/v1/hq/guests/{pseudonym}/erase",
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            )
-            assert erased.status_code == 200, erased.text
             gone = await http.get(
                 f"/v1/guests/{pseudonym}/observations",
                 headers={"Authorization": f"Bearer {cloud.tokens[SHANGHAI]}", "X-Purpose": "sync"},
@@ -240,12 +246,7 @@ async def test_an_erased_guest_who_comes_back_starts_a_new_profile(
         # Another guest's observation waits in the same outbox as the erased one's.
         await _stay(sh, "GOLD-BYSTANDER", "b1", clock)
         await sh.profiles.record(guest, "bed.pillow", "down", ObservationKind.NOTED, "s1")
-        async with httpx.AsyncClient(base_url=cloud.base) as http:
-            erased = await http.post(
-                f"/v1/hq/guests/{pseudonym}/erase",
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            )
-            assert erased.status_code == 200, erased.text
+        await _erase(cloud, pseudonym)
         await sh.sync.sync_once()  # the push is refused for that guest: purged, only them
         await sh.sync.sync_once()
         assert await sh.profiles.observations(pseudonym) == []
