@@ -83,6 +83,11 @@ class EdgeSettings(BaseSettings):
     # selects the mode): where a vacant room's drift stops, for the pre-conditioning plan.
     eco_low_c: float = Field(default=17.0, ge=5.0, le=35.0)
     eco_high_c: float = Field(default=28.0, ge=5.0, le=35.0)
+    # ...and in standby, the unsold room's deeper setback (a checked-out, released or
+    # not-yet-due room): only protects the building; safe because the room is brought
+    # back at its learned lead time before the next guest. Must contain the eco band.
+    standby_low_c: float = Field(default=12.0, ge=5.0, le=35.0)
+    standby_high_c: float = Field(default=32.0, ge=5.0, le=40.0)
     time_zone: str = "UTC"
 
     @field_validator("broker_url")
@@ -125,6 +130,10 @@ class EdgeSettings(BaseSettings):
     def _eco_band(self) -> EdgeSettings:
         if self.eco_low_c >= self.eco_high_c:
             raise ValueError("eco_low_c must be below eco_high_c")
+        if not (self.standby_low_c <= self.eco_low_c and self.eco_high_c <= self.standby_high_c):
+            raise ValueError(
+                "the standby band (standby_low_c–standby_high_c) must contain the eco band"
+            )
         return self
 
     @model_validator(mode="after")

@@ -62,6 +62,10 @@ class ThermalConfig(_Frozen):
     deadband_c: Annotated[float, Field(gt=0.0, le=5.0)] = 0.3
     eco_low_c: float = 17.0  # eco mode holds the room between these two
     eco_high_c: float = 28.0
+    # standby (the unsold room) holds between these two: wide, but no frost, damp or
+    # heat damage to the room
+    standby_low_c: float = 12.0
+    standby_high_c: float = 32.0
     initial_mode: HvacMode = HvacMode.AUTO
     initial_setpoint_c: Annotated[float, Field(ge=5.0, le=35.0)] = 21.0
     initial_spread_c: Annotated[float, Field(ge=0.0, le=10.0)] = 2.0  # start at setpoint ± this
@@ -70,6 +74,8 @@ class ThermalConfig(_Frozen):
     def _eco_band(self) -> ThermalConfig:
         if self.eco_high_c - self.eco_low_c <= 2 * self.deadband_c:
             raise ValueError("the eco band must be wider than twice the deadband")
+        if not self.standby_low_c <= self.eco_low_c < self.eco_high_c <= self.standby_high_c:
+            raise ValueError("the standby band must contain the eco band")
         return self
 
 

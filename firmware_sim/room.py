@@ -116,6 +116,7 @@ class SimulatedRoom:
             deadband_c=thermal.deadband_c,
             eco_low_c=thermal.eco_low_c,
             eco_high_c=thermal.eco_high_c,
+            standby_c=(thermal.standby_low_c, thermal.standby_high_c),
         )
         # Where in each physics step this room ticks, as a fraction of the step:
         # unsynchronised, like real firmware.

@@ -71,8 +71,14 @@ class ControlBand:
 
 
 def control_band(
-    mode: HvacMode, setpoint_c: float, deadband_c: float, eco_low_c: float, eco_high_c: float
+    mode: HvacMode,
+    setpoint_c: float,
+    deadband_c: float,
+    eco_low_c: float,
+    eco_high_c: float,
+    standby_c: tuple[float, float] | None = None,
 ) -> ControlBand:
+    """`standby_c`: the unsold-room band; a thermostat without one holds its eco band."""
     match mode:
         case HvacMode.OFF:
             return ControlBand()
@@ -90,13 +96,20 @@ def control_band(
                 cool_off=setpoint_c,
             )
         case HvacMode.ECO:
-            return ControlBand(
-                heat_on=eco_low_c - deadband_c,
-                heat_off=eco_low_c + deadband_c,
-                cool_on=eco_high_c + deadband_c,
-                cool_off=eco_high_c - deadband_c,
-            )
+            return _setback(eco_low_c, eco_high_c, deadband_c)
+        case HvacMode.STANDBY:
+            low, high = standby_c if standby_c is not None else (eco_low_c, eco_high_c)
+            return _setback(low, high, deadband_c)
     raise AssertionError(f"unhandled mode {mode}")  # pragma: no cover - HvacMode is exhaustive
+
+
+def _setback(low_c: float, high_c: float, deadband_c: float) -> ControlBand:
+    return ControlBand(
+        heat_on=low_c - deadband_c,
+        heat_off=low_c + deadband_c,
+        cool_on=high_c + deadband_c,
+        cool_off=high_c - deadband_c,
+    )
 
 
 def next_action(band: ControlBand, temperature_c: float, action: HvacAction) -> HvacAction:
@@ -191,6 +204,7 @@ class ThermalRoom:
         deadband_c: float,
         eco_low_c: float,
         eco_high_c: float,
+        standby_c: tuple[float, float] | None = None,
     ) -> None:
         self.params = params
         self.outdoor = outdoor
@@ -199,9 +213,10 @@ class ThermalRoom:
         self.energy_j = 0.0
         self._deadband_c = deadband_c
         self._eco = (eco_low_c, eco_high_c)
+        self._standby = standby_c
         self._mode = mode
         self._setpoint_c = setpoint_c
-        self._band = control_band(mode, setpoint_c, deadband_c, eco_low_c, eco_high_c)
+        self._band = control_band(mode, setpoint_c, deadband_c, eco_low_c, eco_high_c, standby_c)
         self.action = next_action(self._band, temperature_c, HvacAction.IDLE)
 
     @property
@@ -220,7 +235,7 @@ class ThermalRoom:
         """Change the thermostat's settings (advance to the moment first)."""
         self._mode = mode
         self._setpoint_c = setpoint_c
-        self._band = control_band(mode, setpoint_c, self._deadband_c, *self._eco)
+        self._band = control_band(mode, setpoint_c, self._deadband_c, *self._eco, self._standby)
         self.action = next_action(self._band, self.temperature_c, self.action)
 
     def advance_to(self, t: float) -> None:

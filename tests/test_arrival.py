@@ -250,7 +250,8 @@ async def test_the_room_is_ready_at_the_door_and_saves_energy_when_empty(
         assert r2.lead_s is not None
         assert r2.started_at >= at(17) - (r2.lead_s + r2.margin_s) - 120.0
 
-        # 17:10 check-out: eco, make-up-room, and what the guest did goes to the outbox.
+        # 17:10 check-out: standby (the unsold room's deeper setback), make-up-room, and
+        # what the guest did goes to the outbox.
         await sleep_until(clock, at(17.15))
         outbox_before = len(await gateway.profile_store.outbox(1000))
         check_out = {
@@ -268,7 +269,8 @@ async def test_the_room_is_ready_at_the_door_and_saves_energy_when_empty(
         ]
         assert len(await gateway.profile_store.outbox(1000)) == outbox_before + 1
         await eventually(
-            lambda: sim.room("101").thermostat.mode is HvacMode.ECO, "eco after check-out"
+            lambda: sim.room("101").thermostat.mode is HvacMode.STANDBY,
+            "standby after check-out",
         )
         make_up = [
             t for t in gateway.tasks.tasks() if t.room_id == "101" and t.kind == "make_up_room"
@@ -278,4 +280,18 @@ async def test_the_room_is_ready_at_the_door_and_saves_energy_when_empty(
         listed = (await http.get("/stays", headers=ops)).json()
         assert [s["reservation_id"] for s in listed] == ["R1", "R2"]
         assert (await http.get("/stays/R9", headers=ops)).status_code == 404
+
+        # The next guest of 101 arrives at 00:30. Until then the unsold room drifts in
+        # standby, past where eco would have stopped it (28.3 °C), and is still ready.
+        third = booking("e7", "R3", "101", at(24.5), ts=at(17.3), loyalty_id=other)
+        assert (await http.post("/pms/events", json=third, headers=pms)).status_code == 200
+        await sleep_until(clock, at(24.5))
+        assert abs(sim.room("101").temperature_c - 22.0) <= 0.5, sim.room("101").temperature_c
+        r3 = stay("R3").precondition
+        assert r3 is not None
+        assert r3.started_at is not None
+        assert r3.lead_s is not None
+        assert r3.room_c is not None
+        assert r3.room_c > 28.3, r3.room_c
+        assert r3.started_at >= at(24.5) - (r3.lead_s + r3.margin_s) - 120.0
         await asyncio.sleep(0)

@@ -111,9 +111,11 @@ async def test_moves_cancellations_dormant_profiles_and_a_restart(
                 lambda: sim.room("103").thermostat.mode is HvacMode.AUTO, "103 warming up"
             )
 
-            # B cancels: its room goes back to eco, its preparation is withdrawn.
+            # B cancels: its room goes to standby, its preparation is withdrawn.
             await arrivals.handle(Cancelled(event_id="c3", ts=clock.now(), reservation_id="B"))
-            await eventually(lambda: sim.room("103").thermostat.mode is HvacMode.ECO, "103 eco")
+            await eventually(
+                lambda: sim.room("103").thermostat.mode is HvacMode.STANDBY, "103 standby"
+            )
             assert stay("B").status is StayStatus.CANCELLED
             await eventually(
                 lambda: all(gateway.tasks.get(i).status is TaskStatus.CANCELLED for i in b_prep),

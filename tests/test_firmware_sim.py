@@ -94,6 +94,7 @@ def thermal_room(
     outdoor: OutdoorTemperature | None = None,
     tau_h: float = 4.0,
     rate_c_per_h: float = 4.0,
+    standby_c: tuple[float, float] | None = None,
 ) -> ThermalRoom:
     return ThermalRoom(
         ThermalParams(tau_s=tau_h * HOUR, hvac_rate_c_per_s=rate_c_per_h / HOUR, hvac_power_w=1000),
@@ -105,6 +106,7 @@ def thermal_room(
         deadband_c=0.3,
         eco_low_c=17.0,
         eco_high_c=28.0,
+        standby_c=standby_c,
     )
 
 
@@ -199,6 +201,23 @@ def test_eco_holds_the_wide_band() -> None:
     mild = thermal_room(mode=HvacMode.ECO, temperature_c=21.0, outdoor=OutdoorTemperature(22.0))
     mild.advance_to(T0 + 48 * HOUR)
     assert mild.energy_j == 0.0  # 22 °C outside is inside the band: no energy spent
+
+
+def test_standby_holds_its_deeper_band_and_falls_back_to_eco_without_one() -> None:
+    deep = thermal_room(mode=HvacMode.STANDBY, temperature_c=21.0, standby_c=(12.0, 32.0))
+    deep.advance_to(T0 + 48 * HOUR)
+    assert 12.0 - 0.3 - 1e-9 <= deep.temperature_c <= 12.0 + 0.3 + 1e-9
+    eco = thermal_room(mode=HvacMode.ECO, temperature_c=21.0)
+    eco.advance_to(T0 + 48 * HOUR)
+    assert deep.energy_j < 0.7 * eco.energy_j  # 7 °C less to hold against 5 °C outside
+    plain = thermal_room(mode=HvacMode.STANDBY, temperature_c=21.0)  # no standby band
+    plain.advance_to(T0 + 48 * HOUR)
+    assert 17.0 - 0.3 - 1e-9 <= plain.temperature_c <= 17.0 + 0.3 + 1e-9
+
+
+def test_a_standby_band_must_contain_the_eco_band() -> None:
+    with pytest.raises(ValueError, match="standby band must contain the eco band"):
+        ThermalConfig(standby_low_c=18.0)
 
 
 @pytest.mark.parametrize(

@@ -284,6 +284,13 @@ def test_an_empty_or_short_token_is_refused() -> None:
         EdgeSettings(pms_token=SecretStr("short"))
 
 
+def test_the_standby_band_must_contain_the_eco_band() -> None:
+    with pytest.raises(ValueError, match="must contain the eco band"):
+        EdgeSettings(standby_low_c=18.0)
+    with pytest.raises(ValueError, match="must contain the eco band"):
+        EdgeSettings(eco_high_c=30.0, standby_high_c=29.0)
+
+
 def test_settings_never_show_the_broker_password() -> None:
     settings = EdgeSettings(broker_url="mqtt://gateway:hunter2@broker:1883")
     assert "hunter2" not in repr(settings)

@@ -1,4 +1,4 @@
-"""The arrival service: PMS events in, a ready room at the door, an eco room when empty.
+"""The arrival service: PMS events in, a ready room at the door, a setback when empty.
 
 How it works
 ------------
@@ -14,8 +14,15 @@ How it works
   room's *learned* lead time (`edge.arrival.learning`) plus a stated margin, re-planned
   every tick from the room's current temperature until it starts. A changed ETA re-plans;
   if the room was already warming up for an ETA that moved hours later, it goes back to
-  eco until the new start. A guest later than the ETA keeps the room at comfort for
-  `late_hold_s`, then eco until check-in.
+  standby until the new start. A guest later than the ETA keeps the room at comfort for
+  `late_hold_s`, then eco (not standby: they may walk in any minute) until check-in.
+* **Two setbacks.** A room with a guest in house who is out goes to *eco* (the
+  thermostats' band, 17–28 °C by default: quick to recover). A room nobody has rented
+  for now (checked out, released by a move or a cancellation, waiting for its next
+  guest) goes to *standby*, the deeper unsold-room band (12–32 °C): codes ask for it
+  (ASHRAE 90.1 6.4.3.3.5, IECC C403.7.4: "unrented and unoccupied"), and the learned
+  lead time is what makes it safe, since the planner starts the room early enough from
+  wherever it drifted.
 * **Door-open.** The first door opening after check-in applies the scene (lights,
   curtains, mattress) from the guest's preferences; dormant preferences (last stay over
   six months ago) raise a confirmation request: a front-desk task and a note on the stay.
@@ -25,7 +32,7 @@ How it works
   setpoint differs from the intent) is the guest's: the planner leaves the room alone
   until the next planned event (vacancy, check-out), and the guest's setpoint becomes
   the comfort target on their return.
-* **Check-out**: eco, a make-up-room task, and what the guest did (the setpoint held
+* **Check-out**: standby, a make-up-room task, and what the guest did (the setpoint held
   longest if they changed it, the mattress level they chose, the evening light scene
   chosen on two evenings or more, the curtains) becomes `observed` observations in the
   profile outbox.
@@ -133,6 +140,7 @@ class ArrivalConfig:
     prep_lead_s: float = 4 * 3600.0  # preparation tasks go to the dispatcher this early
     prep_due_before_s: float = 1800.0  # ...due this long before the ETA
     setback_c: tuple[float, float] = (17.0, 28.0)  # the thermostats' eco band
+    standby_c: tuple[float, float] = (12.0, 32.0)  # ...and their unsold-room band
     offer_lead_s: float = 900.0  # a usual drink is offered this long before its time
     check_out_time: time = time(12, 0)  # departing guests leave by then
     turnaround_s: float = 3600.0  # cleaning and inspection after a departure
@@ -147,6 +155,7 @@ class ArrivalConfig:
             tick_s=settings.arrival_tick_s,
             vacancy_s=settings.vacancy_eco_after_s,
             setback_c=(settings.eco_low_c, settings.eco_high_c),
+            standby_c=(settings.standby_low_c, settings.standby_high_c),
             time_zone=settings.time_zone,
         )
 
@@ -469,7 +478,7 @@ class ArrivalService:
                 return  # our latest command has not reached the thermostat yet
         elif previous is None or previous == current:
             return
-        if state.mode is HvacMode.ECO or (
+        if state.mode in _SETBACKS or (
             record.manual is not None and (record.manual.mode, record.manual.setpoint_c) == current
         ):
             return  # a setback is never the guest's comfort choice; or seen already
@@ -600,6 +609,9 @@ class ArrivalService:
         room = self._twin.room(record.planned_room_id)
         thermostat = room.thermostat
         room_c = thermostat.temperature_c if thermostat is not None else None
+        # Where the waiting room's drift stops: its standby band if it is in standby.
+        in_standby = thermostat is not None and thermostat.mode is HvacMode.STANDBY
+        setback = self.config.standby_c if in_standby else self.config.setback_c
         outdoor = self.learning.outdoor.mean(now)
         plan = plan_preconditioning(
             self.learning.estimate(record.planned_room_id),
@@ -609,7 +621,7 @@ class ArrivalService:
             target_c=record.target_c,
             outdoor_c=outdoor if outdoor is not None else (room_c or record.target_c),
             margin=self.config.margin,
-            setback_c=self.config.setback_c,
+            setback_c=setback,
         )
         reason = plan.reason if outdoor is not None else f"{plan.reason} (no outdoor reading)"
         started = now if now >= plan.start_at else None
@@ -818,7 +830,7 @@ class ArrivalService:
                     return room_id, HvacMode.ECO, target, "late: eco until check-in"
                 return room_id, HvacMode.AUTO, target, "precondition"
             if record.intent is not None and record.intent.reason == "precondition":
-                return room_id, HvacMode.ECO, target, "re-planned: eco until the new start"
+                return room_id, HvacMode.STANDBY, target, "re-planned: standby until the new start"
             return None
         if record.status is StayStatus.IN_HOUSE:
             if record.vacant_since is not None:
@@ -828,7 +840,7 @@ class ArrivalService:
             return room_id, HvacMode.AUTO, target, "comfort"
         done = record.status is StayStatus.CHECKED_OUT or record.intent is not None
         if done and self._holder(room_id, record) is None:
-            return room_id, HvacMode.ECO, target, record.status.value
+            return room_id, HvacMode.STANDBY, target, record.status.value
         return None
 
     async def _reconcile(self, record: StayRecord, now: float) -> None:
@@ -836,7 +848,7 @@ class ArrivalService:
         for room_id in list(record.released):
             if self._holder(room_id, record) is None:
                 target = record.target_c or self.config.default_target_c
-                if await self._send(record, room_id, HvacMode.ECO, target, "released", now):
+                if await self._send(record, room_id, HvacMode.STANDBY, target, "released", now):
                     record.released.remove(room_id)
             else:
                 record.released.remove(room_id)  # another stay has it now
@@ -1032,12 +1044,16 @@ def _fingerprint(record: StayRecord) -> tuple[object, ...]:
     )
 
 
+# The gateway's own setbacks: never a guest's comfort choice.
+_SETBACKS = frozenset({HvacMode.ECO, HvacMode.STANDBY})
+
+
 def _settled(record: StayRecord) -> bool:
     """An ended stay with nothing left to do: the planner passes it by."""
     if record.status in _ACTIVE or record.released or record.make_up or record.cancel_tasks:
         return False
     if record.status is StayStatus.CHECKED_OUT:
-        # A room that was lived in goes to eco even if the gateway never set it before.
-        eco = record.intent is not None and record.intent.mode is HvacMode.ECO
-        return eco and record.observations_recorded is not None
-    return record.intent is None or record.intent.mode is HvacMode.ECO
+        # A room that was lived in goes to standby even if the gateway never set it before.
+        standby = record.intent is not None and record.intent.mode is HvacMode.STANDBY
+        return standby and record.observations_recorded is not None
+    return record.intent is None or record.intent.mode is HvacMode.STANDBY
