@@ -26,6 +26,7 @@ from .commands import CommandManager, CommandRecord, CommandTiming
 from .dispatch.metrics import TaskCollector
 from .dispatch.roster import handset_tokens
 from .dispatch.service import TaskService
+from .handsets import Handsets
 from .link import LinkTiming, MqttLink
 from .metrics import GatewayMetrics
 from .persistence import GatewayStore
@@ -107,8 +108,10 @@ class Gateway:
         )
         self.tasks = TaskService.from_settings(settings, self.layout, self.store, clock)
         # Handsets sign in with tokens of their own, hashed in the roster.
-        self.handset_tokens = (
-            handset_tokens(settings.staff_file) if settings.staff_file is not None else {}
+        self.handsets = Handsets(
+            self.store,
+            handset_tokens(settings.staff_file) if settings.staff_file is not None else {},
+            clock,
         )
         self.metrics.registry.register(TaskCollector(self.tasks, clock))
         self.profile_store = ProfileStore(self.store)
@@ -147,6 +150,9 @@ class Gateway:
                 log.info("gateway %s: pruned %d finished commands", self.property_id, pruned)
             restored = self.twin.restore(await self.store.load_twin())
             log.info("gateway %s: restored %d device states", self.property_id, restored)
+            revoked = await self.handsets.load()
+            if revoked:
+                log.info("gateway %s: %d handset tokens revoked", self.property_id, revoked)
             await self.tasks.start()
             await self._start_profiles()
             await self.arrivals.start()

@@ -15,8 +15,10 @@ from pydantic import SecretStr
 from edge.api import create_app
 from edge.assignment import warm_up
 from edge.dispatch.roster import new_handset_token
+from edge.handsets import Handsets
+from edge.persistence import GatewayStore
 from shared.broker import BrokerAddress
-from shared.clock import SimulatedClock
+from shared.clock import ManualClock, SimulatedClock
 from shared.layout import PropertyLayout
 from tests.fixtures.http_server import ServeApp
 from tests.fixtures.property import WAIT_S, fast_settings, unique_property_id
@@ -177,7 +179,7 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
             request = {"request_id": "h1", "room_id": "104", "kind": "amenities"}
             task_id = (await handset.post("/tasks", json=request)).json()["id"]
             async with asyncio.timeout(WAIT_S):
-                while (task := (await handset.get(f"/tasks/{task_id}")).json())[
+                while (task := (await operator.get(f"/tasks/{task_id}")).json())[
                     "status"
                 ] != "assigned":
                     await asyncio.sleep(0.05)
@@ -197,3 +199,52 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
             assert (await handset.get("/events", params={"staff_id": "ben"})).status_code == 403
             wrong = await operator.get("/tasks", headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401
+
+            # Least privilege: the handset lists and reads only Anna's tasks.
+            nobodys = {"request_id": "h3", "room_id": "106", "kind": "tv_help"}  # no engineer
+            nobodys_id = (await operator.post("/tasks", json=nobodys)).json()["id"]
+            listed = (await handset.get("/tasks")).json()
+            assert task_id in [t["id"] for t in listed]
+            assert all(t["staff_id"] == "anna" for t in listed)
+            assert (await handset.get(f"/tasks/{nobodys_id}")).status_code == 403
+            assert len((await operator.get("/tasks")).json()) > len(listed)
+
+            # A lost handset: revoked by the operator at once, its live feed ends.
+            assert (await handset.post("/staff/anna/handset/revoke")).status_code == 403
+            async with handset.stream("GET", "/events") as feed:
+                assert feed.status_code == 200
+                revoked = await operator.post("/staff/anna/handset/revoke")
+                assert revoked.status_code == 200, revoked.text
+                assert revoked.json()["revoked"] is True
+                poke = {"request_id": "h4", "room_id": "107", "kind": "tv_help"}
+                await operator.post("/tasks", json=poke)  # any event wakes the feed
+                async with asyncio.timeout(WAIT_S):
+                    names = [name async for name, _ in _events(feed.aiter_lines())]
+                assert names[-1:] == ["revoked"]
+            assert (await handset.get("/tasks")).status_code == 401
+            assert (await operator.post("/staff/anna/handset/revoke")).json()["revoked"] is False
+            assert (await operator.post("/staff/nobody/handset/revoke")).status_code == 404
+
+
+async def test_a_revoked_handset_stays_revoked_after_a_restart(tmp_path: Path) -> None:
+    old, old_digest = new_handset_token()
+    new, new_digest = new_handset_token()
+    store = GatewayStore(tmp_path)
+    await store.open()
+    handsets = Handsets(store, {old_digest: "anna"}, ManualClock())
+    assert await handsets.load() == 0
+    assert handsets.who(old) == "anna"
+    assert (await handsets.revoke("anna")).revoked
+    assert handsets.who(old) is None
+    await store.close()
+    # The roster now also holds Anna's new token; the old one stays refused.
+    store = GatewayStore(tmp_path)
+    await store.open()
+    try:
+        again = Handsets(store, {old_digest: "anna", new_digest: "anna"}, ManualClock())
+        assert await again.load() == 1
+        assert again.who(old) is None
+        assert again.who(new) == "anna"
+        assert again.who("") is None
+    finally:
+        await store.close()

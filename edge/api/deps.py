@@ -33,7 +33,7 @@ def require_operator(
     given = credentials.credentials if credentials is not None else ""
     if given and secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
         return
-    if given and token_digest(given) in gateway.handset_tokens:
+    if gateway.handsets.signed_in(given):
         # A valid handset, but no operator: it must not sign its person out on a 401.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a handset may not use operator routes")
     raise HTTPException(
@@ -52,6 +52,7 @@ class Caller:
     handset (may act only for that person)."""
 
     staff_id: str | None
+    token_sha256: str | None = None  # a handset's: to see it was not revoked since
 
     def may_act_for(self, staff_id: str | None) -> None:
         if self.staff_id is not None and staff_id != self.staff_id:
@@ -76,14 +77,14 @@ def identify(
         and secrets.compare_digest(given.encode(), expected.get_secret_value().encode())
     ):
         return Caller(None)
-    staff_id = gateway.handset_tokens.get(token_digest(given)) if given else None
+    staff_id = gateway.handsets.who(given)
     if staff_id is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a valid operator or handset token is required (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Caller(staff_id)
+    return Caller(staff_id, token_digest(given))
 
 
 CallerDep = Annotated[Caller, Depends(identify)]

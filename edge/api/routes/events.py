@@ -8,14 +8,15 @@ her tasks, her own record, and notifications addressed to her. Each event is
 
 A handset that reconnects re-reads `GET /tasks` first: events are not replayed (the
 stream is a live feed, the task list is the truth). A handset that falls too far behind
-gets one ``event: resync`` and the stream ends, for the same reason. A comment line every
+gets one ``event: resync`` and the stream ends, for the same reason; a handset whose
+token is revoked gets ``event: revoked`` and the stream ends. A comment line every
 15 seconds keeps proxies and the handset's Wi-Fi from idling the connection out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -47,7 +48,11 @@ def _concerns(event: TaskEvent, staff_id: str, sent: set[int]) -> bool:
             return event.to == staff_id
 
 
-async def _stream(service: TaskService, staff_id: str | None) -> AsyncIterator[str]:
+async def _stream(
+    service: TaskService, staff_id: str | None, signed_in: Callable[[], bool]
+) -> AsyncIterator[str]:
+    """`signed_in`: whether the caller may still listen (a handset revoked meanwhile
+    may not: its stream ends with ``event: revoked`` within one keepalive)."""
     sent: set[int] = set()
     loop = asyncio.get_running_loop()
     # Subscribed here, not before the response starts: a client gone by then leaves
@@ -63,11 +68,17 @@ async def _stream(service: TaskService, staff_id: str | None) -> AsyncIterator[s
                 async with asyncio.timeout(wait):
                     event = await subscription.get()
             except TimeoutError:
+                if not signed_in():
+                    yield "event: revoked\ndata: {}\n\n"
+                    return
                 yield ": keepalive\n\n"
                 last_write = loop.time()
                 continue
             except SubscriptionLost:
                 yield "event: resync\ndata: {}\n\n"
+                return
+            if not signed_in():
+                yield "event: revoked\ndata: {}\n\n"
                 return
             if staff_id is None or _concerns(event, staff_id, sent):
                 data = event.model_dump_json()
@@ -86,8 +97,14 @@ async def events(
         staff_id = caller.staff_id
     if staff_id is not None:
         gateway.tasks.person(staff_id)  # 404 for someone not on the roster
+
+    def signed_in() -> bool:
+        if caller.staff_id is None:
+            return True  # the operator
+        return gateway.handsets.holder(caller.token_sha256 or "") is not None
+
     return StreamingResponse(
-        _stream(gateway.tasks, staff_id),
+        _stream(gateway.tasks, staff_id, signed_in),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,7 +1,8 @@
 """Service tasks: intake from any channel, the list, and what staff do with a task.
 
 The operator's token may act for anyone; a person's handset signs in with its own token
-(`edge.dispatch.roster`) and may accept, start, finish or cancel only as that person.
+(`edge.dispatch.roster`, `edge.handsets`), sees only that person's tasks, and may accept,
+start, finish or cancel only as that person.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ async def submit(request: TaskRequest, gateway: GatewayDep, response: Response) 
 @router.get("")
 async def list_tasks(
     gateway: GatewayDep,
+    caller: CallerDep,
     response: Response,
     status: TaskStatus | None = None,
     room_id: Id | None = None,
@@ -55,11 +57,16 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[Task]:
     """Tasks by id (oldest first), filtered by status and room, a page at a time; when
-    more follow, the `X-Next-After-Id` header says where the next page starts."""
+    more follow, the `X-Next-After-Id` header says where the next page starts. A handset
+    sees only its own person's tasks (least privilege: other guests' requests are not
+    its business)."""
+    mine = caller.staff_id
     found = (
         t
         for t in gateway.tasks.tasks(status)
-        if t.id > after_id and (room_id is None or t.room_id == room_id)
+        if t.id > after_id
+        and (room_id is None or t.room_id == room_id)
+        and (mine is None or t.staff_id == mine)
     )
     page = list(itertools.islice(found, limit + 1))
     if len(page) > limit:
@@ -69,8 +76,11 @@ async def list_tasks(
 
 
 @router.get("/{task_id}")
-async def get_task(task_id: int, gateway: GatewayDep) -> Task:
-    return gateway.tasks.get(task_id)
+async def get_task(task_id: int, gateway: GatewayDep, caller: CallerDep) -> Task:
+    task = gateway.tasks.get(task_id)
+    if caller.staff_id is not None and task.staff_id != caller.staff_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"task {task_id} is not {caller.staff_id}'s")
+    return task
 
 
 @router.post("/{task_id}/accept")
