@@ -41,7 +41,7 @@ import random
 import statistics
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from edge.assignment import warm_up
@@ -60,7 +60,7 @@ from edge.dispatch.model import (
     TaskStatus,
 )
 from edge.dispatch.policy import DispatchPolicy
-from edge.dispatch.travel import Place, TravelModel
+from edge.dispatch.travel import Place, TravelModel, TravelSpeeds
 from shared.layout import PropertyLayout, Room, ServicePoint, ServicePointKind
 
 SEED = 20_260_105
@@ -357,6 +357,7 @@ class DayResult:
     queued: dict[int, float] = field(default_factory=dict)  # until someone set off for it
     priority: dict[int, Priority] = field(default_factory=dict)
     metres: float = 0.0
+    walking_s: float = 0.0  # staff time on the way to work (walks home not counted)
     visits: int = 0  # arrivals at a room to serve something there
     rounds: int = 0
     plan_s: list[float] = field(default_factory=list)
@@ -555,6 +556,7 @@ class Day:
             room = committed[0].room_id
             target = self.travel.room(room)
         self.result.metres += self.travel.metres(here, target)
+        self.result.walking_s += self.travel.seconds(here, target)
         agent.at_room = None
         self._push(
             now + self.travel.seconds(here, target),
@@ -881,6 +883,78 @@ def run_policies(
     return {p: Day(p, reqs, travel, seats=seats).run() for p in POLICIES}, len(reqs)
 
 
+# ---- what 0.5x greedy would take: worlds relaxed in StaySync's favour (no goals) ------
+
+BOUND_SEEDS = (SEED, 1, 2, 3, 4)
+
+
+def scaled_speeds(factor: float, speeds: TravelSpeeds | None = None) -> TravelSpeeds:
+    """Every walk, flight of stairs and lift ride `factor` times as long (0: none at all)."""
+    base = speeds or TravelSpeeds()
+    return replace(
+        base,
+        walk_m_per_s=base.walk_m_per_s / factor if factor > 0 else math.inf,
+        stairs_s_per_floor=base.stairs_s_per_floor * factor,
+        lift_wait_s=base.lift_wait_s * factor,
+        lift_transfer_s=base.lift_transfer_s * factor,
+        lift_s_per_floor=base.lift_s_per_floor * factor,
+    )
+
+
+class NoKitchenLeg(Day):
+    """Food and drinks need no trip to the kitchen, as if every runner pushed an
+    unlimited, always-stocked trolley: more than any batching at the kitchen can save."""
+
+    def _arrival(self, now: float, task_id: int, req: Request) -> None:
+        super()._arrival(now, task_id, req)
+        task = self.tasks[task_id]
+        if task.pickup is ServicePointKind.KITCHEN:
+            self.tasks[task_id] = task.model_copy(update={"pickup": None})
+
+
+def bounds(seeds: Iterable[int] = BOUND_SEEDS, scale: float = DEMAND_SCALE) -> None:
+    """StaySync's mean wait over greedy's (in the real world) when the world is relaxed.
+
+    Hardly anyone waits while someone able to serve them is idle (at most about a
+    person-minute a day on request seeds SEED and 1-4, under StaySync and greedy), and
+    among equals the order is first come first served (bar the route order inside a
+    merged trip), so a dispatcher shortens the mean wait mainly by cutting the time
+    staff spend on the way. These worlds cut it beyond what dispatching can: every
+    walk and lift ride at half its time; no kitchen leg at all (`NoKitchenLeg`); no
+    travel at all. "10x staff" is greedy with ten times the people: no queueing, the
+    walk from a station alone.
+    """
+    layout = hotel_layout()
+    real = TravelModel(layout)
+    half = TravelModel(layout, scaled_speeds(0.5))
+    none = TravelModel(layout, scaled_speeds(0.0))
+    crowd = {cell: 10 * n for cell, n in staffing().items()}
+    print("mean wait of StaySync over greedy's (real world) when the world is relaxed")
+    print(
+        f"{'seed':>9} {'greedy':>10} {'0.5x':>9} {'real':>6} {'travel/2':>9} "
+        f"{'no kitchen':>11} {'no travel':>10} {'10x staff':>10}   staff on the way "
+        "(greedy / staysync), in rooms"
+    )
+    for seed in seeds:
+        reqs = requests(layout, scale, seed)
+        greedy = Day("greedy", reqs, real).run()
+        ours = Day("staysync", reqs, real).run()
+        g = greedy.mean_min()
+        ratios = [
+            ours.mean_min() / g,
+            Day("staysync", reqs, half).run().mean_min() / g,
+            NoKitchenLeg("staysync", reqs, real).run().mean_min() / g,
+            Day("staysync", reqs, none).run().mean_min() / g,
+        ]
+        pure = Day("greedy", reqs, real, seats=crowd).run().mean_min()
+        service_h = sum(r.actual_service_s for r in reqs) / 3600
+        print(
+            f"{seed:>9} {g:>6.2f} min {g / 2:>5.2f} min {ratios[0]:>6.2f} {ratios[1]:>9.2f} "
+            f"{ratios[2]:>11.2f} {ratios[3]:>10.2f} {pure:>6.2f} min   "
+            f"{greedy.walking_s / 3600:.1f} h / {ours.walking_s / 3600:.1f} h, {service_h:.1f} h"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit status 0 when every goal of the day is met, 1 otherwise."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -888,8 +962,14 @@ def main(argv: list[str] | None = None) -> int:
         "--calibrate", action="store_true", help="staff the hotel for greedy's 4.5 min first"
     )
     parser.add_argument("--scale", type=float, help="demand scale (default: the calibrated one)")
+    parser.add_argument(
+        "--bounds", action="store_true", help="only StaySync in worlds relaxed in its favour"
+    )
     args = parser.parse_args(argv)
     warm_up()
+    if args.bounds:
+        bounds(scale=args.scale if args.scale is not None else DEMAND_SCALE)
+        return 0
     scale = args.scale if args.scale is not None else DEMAND_SCALE
     started = time.perf_counter()
     trims = TRIMS

@@ -11,13 +11,17 @@ from bench.dispatch_day import (
     ROSTER,
     TRIMS,
     Day,
+    NoKitchenLeg,
     hotel_layout,
     requests,
+    scaled_speeds,
     staffing,
 )
 from edge.assignment import warm_up
+from edge.dispatch.catalogue import CATALOGUE
 from edge.dispatch.model import Priority
 from edge.dispatch.travel import TravelModel
+from shared.layout import ServicePointKind
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -57,3 +61,20 @@ def test_smaller_staffings_are_the_roster_less_people() -> None:
         assert sum(larger.values()) - sum(smaller.values()) == 1
         assert all(smaller[cell] <= larger[cell] for cell in ROSTER)
         assert min(smaller.values()) >= 1, "every role a shift has keeps someone"
+
+
+def test_the_relaxed_worlds_of_the_bounds_only_take_travel_away() -> None:
+    layout = hotel_layout("day")
+    real, half, none = (TravelModel(layout, scaled_speeds(f)) for f in (1.0, 0.5, 0.0))
+    kitchen = real.point(ServicePointKind.KITCHEN, 0)
+    far = real.room(layout.room_ids[-1])
+    assert half.seconds(kitchen, far) == pytest.approx(real.seconds(kitchen, far) / 2)
+    assert none.seconds(kitchen, far) == 0.0
+    reqs = requests(layout, scale=0.4, seed=7)
+    teleported = Day("greedy", reqs, none).run()
+    assert teleported.waits == pytest.approx(teleported.queued), "no time on the way"
+    day = NoKitchenLeg("staysync", reqs, real)
+    result = day.run()
+    assert any(CATALOGUE[r.kind].pickup is ServicePointKind.KITCHEN for r in reqs)
+    assert all(t.pickup is not ServicePointKind.KITCHEN for t in day.tasks.values())
+    assert len(result.waits) == len(reqs), "everyone is still served"
