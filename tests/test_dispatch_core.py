@@ -15,7 +15,16 @@ from edge.dispatch.catalogue import CATALOGUE
 from edge.dispatch.costs import availability, cost_matrix
 from edge.dispatch.dispatcher import DispatchState, apply_plan, plan_round
 from edge.dispatch.errors import InvalidTransition
-from edge.dispatch.model import ALLOWED, OPEN, Priority, Skill, Staff, Task, TaskStatus
+from edge.dispatch.model import (
+    ALLOWED,
+    OPEN,
+    Priority,
+    Relevance,
+    Skill,
+    Staff,
+    Task,
+    TaskStatus,
+)
 from edge.dispatch.policy import DispatchPolicy
 from edge.dispatch.travel import Place, TravelModel
 from edge.dispatch.trips import TripCapacity, build_trips, plan_route
@@ -445,3 +454,13 @@ def test_a_trip_over_two_floors_serves_the_earlier_request_first() -> None:
     second = task(2, "room_service", "201", created=NOW - 100)
     trip = plan_route([second, first], TRAVEL)
     assert [t.id for t in trip.tasks] == [1, 2]
+
+
+def test_a_trip_serves_equal_ranks_first_come_first_served_not_shortest_first() -> None:
+    """Seed 003: equal ranks go first come, first served, however long the earlier visit;
+    a request tied to a preference goes before plain ones of its class."""
+    cleaning = task(1, "make_up_room", "502", created=NOW - 600)  # 20 min in the room
+    pillow = task(2, "extra_pillow", "503", created=NOW - 300)  # 3 min
+    shampoo = task(3, "amenities", "504", created=NOW - 60, relevance=Relevance.HIGH)
+    trip = plan_route([pillow, cleaning, shampoo], TRAVEL)
+    assert [t.id for t in trip.tasks] == [3, 1, 2]

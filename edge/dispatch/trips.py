@@ -19,9 +19,9 @@ one person who can do all three (seed 003). Rules, applied to tasks in rank orde
   otherwise merging would make the trip impossible to give to anyone.
 
 Route: first the pickups (linen room, kitchen, clinic) in rank order of the tasks that
-need them, then the rooms, shortest total service first (a long make-up-room does not
-hold up a pillow next door; between neighbours the walk is seconds either way), ties by
-floor and corridor position.
+need them, then the rooms in the rank order of their first task: urgency, preference
+relevance, then whoever asked first (seed 003's fairness; between neighbours the walk is
+seconds either way), ties by floor and corridor position.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ def plan_route(tasks: Sequence[Task], travel: TravelModel) -> Trip:
         rooms.setdefault(task.room_id, []).append(task)
     order = sorted(
         rooms.items(),
-        # Shortest visit first (the mean wait); among equal ones, whoever asked first,
-        # then the walk (a batch may span floors: the later order must not go first).
+        # Rank order (seed 003: urgency, preference relevance, then first come first
+        # served). Not shortest visit first: that would lower the mean wait but put a
+        # guest who asked earlier behind a later one of the same rank.
         key=lambda item: (
-            sum(t.service_s for t in item[1]),
             min(t.rank for t in item[1]),
             travel.room(item[0]).floor,
             travel.room(item[0]).position_m,
