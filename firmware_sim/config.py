@@ -66,6 +66,8 @@ class ThermalConfig(_Frozen):
     # heat damage to the room
     standby_low_c: float = 12.0
     standby_high_c: float = 32.0
+    # The modes the thermostat's firmware takes; an older one refuses standby.
+    modes: frozenset[HvacMode] = frozenset(HvacMode)
     initial_mode: HvacMode = HvacMode.AUTO
     initial_setpoint_c: Annotated[float, Field(ge=5.0, le=35.0)] = 21.0
     initial_spread_c: Annotated[float, Field(ge=0.0, le=10.0)] = 2.0  # start at setpoint ± this

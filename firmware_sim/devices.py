@@ -18,6 +18,7 @@ from shared.messages import (
     DeviceState,
     DoorSet,
     DoorState,
+    HvacMode,
     LightScene,
     LightsSet,
     LightsState,
@@ -72,6 +73,7 @@ class RoomDevices:
     dnd: bool = False
     mur: bool = False
     firmness: int = DEFAULT_FIRMNESS
+    thermostat_modes: frozenset[HvacMode] = frozenset(HvacMode)
 
     def has(self, device: Device) -> bool:
         return device in self.devices
@@ -114,6 +116,8 @@ class RoomDevices:
         # The new settings take effect now; the past ran under the old ones.
         self.thermal.advance_to(now)
         mode = params.mode if params.mode is not None else self.thermal.mode
+        if mode not in self.thermostat_modes:
+            return f"mode {mode.value} is not supported by this thermostat"
         setpoint = params.setpoint_c if params.setpoint_c is not None else self.thermal.setpoint_c
         self.thermal.set_control(mode, setpoint)
         return None

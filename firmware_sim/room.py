@@ -123,7 +123,12 @@ class SimulatedRoom:
         self.tick_phase = physics.random()
         self._tick_slack_s = config.physics_step_s / 2
         self._telemetry_due: float | None = None
-        self._devices = RoomDevices(config.devices_of(room_id), self._thermal, config.firmware)
+        self._devices = RoomDevices(
+            config.devices_of(room_id),
+            self._thermal,
+            config.firmware,
+            thermostat_modes=thermal.modes,
+        )
 
         self.faults = Faults()
         self._plan = FaultPlan(self.faults, property_faults, stream("faults"))

@@ -332,6 +332,52 @@ async def test_a_command_lost_to_an_offline_room_is_sent_again(
             )
 
 
+async def test_a_thermostat_that_refuses_standby_gets_eco_and_the_stay_settles(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id("oldfw")
+    clock = SimulatedClock(start=at(13), speed=60.0)
+    layout = PropertyLayout.generate(property_id, 2)
+    settings = fast_settings(property_id, broker_address, tmp_path, 2)
+    older = SimConfig(
+        thermal=ThermalConfig(
+            initial_mode=HvacMode.AUTO, modes=frozenset(HvacMode) - {HvacMode.STANDBY}
+        ),
+        outdoor=OutdoorConfig(mean_c=8.0, daily_amplitude_c=0.0),
+    )
+    sim = SimulatedProperty(
+        property_id, layout.room_ids, broker_address, clock, seed=5, config=older
+    )
+    async with sim:
+        await sim.wait_connected(timeout=WAIT_S)
+        async with Gateway(settings, clock, layout=layout) as gateway:
+            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
+            now = clock.now()
+            for event in (
+                ReservationCreated(
+                    event_id="o1", ts=now, reservation_id="O", room_id="101", eta=now,
+                    nights=1,
+                ),
+                CheckedIn(event_id="o2", ts=now, reservation_id="O", room_id="101"),
+                CheckedOut(event_id="o3", ts=now + 1, reservation_id="O"),
+            ):  # fmt: skip
+                await gateway.arrivals.handle(event)
+            record = gateway.arrivals.stay("O")
+            assert record is not None
+            await eventually(
+                lambda: any("refused standby" in n for n in record.notes), "the refusal seen"
+            )
+            await eventually(lambda: sim.room("101").thermostat.mode is HvacMode.ECO, "eco")
+            await eventually(
+                lambda: record.intent is not None and record.intent.mode is HvacMode.ECO,
+                "eco is what the gateway wants of it now",
+            )
+            sent = len([n for n in record.notes if "refused standby" in n])
+            await gateway.arrivals.tick()
+            await gateway.arrivals.tick()
+            assert len([n for n in record.notes if "refused standby" in n]) == sent
+
+
 async def test_stays_that_ended_long_ago_are_forgotten(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:

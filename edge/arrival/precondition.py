@@ -4,7 +4,7 @@ The arrival planner calls `plan_preconditioning` for a room with a known ETA, ag
 again (every few minutes, with the room's latest reading and a fresh ETA, and at the
 returned ``start_at`` if that comes first: a room drifting fast may not wait for the next
 round) until ``start_at`` is reached; then it puts the room to comfort (AUTO at the
-target) and stops asking. Until then the vacant room stays in its eco setback.
+target) and stops asking. Until then the vacant room stays in its setback (standby, or eco).
 Re-calling makes the plan follow the room's drift, the outdoor temperature and ETA
 changes.
 

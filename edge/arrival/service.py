@@ -111,6 +111,7 @@ log = logging.getLogger(__name__)
 _ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
 PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel time)
 REFRESHES_PER_TICK = 25  # stale caches re-read per tick at most (first reads always)
+STANDBY_RETRY_S = 86_400.0  # a thermostat that refused standby is asked again after this
 MAX_ETA_DISTANCE_S = 400 * 86_400.0
 PRUNE_EVERY_S = 3600.0
 
@@ -195,6 +196,8 @@ class ArrivalService:
         self._stopped: list[str] = []
         self._failing: dict[str, str] = {}  # reservation -> why its planning fails
         self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
+        self._no_standby: dict[str, float] = {}  # room -> when its thermostat refused standby
+        self._quiet: set[str] = set()  # ended stays with nothing left to do or to watch
         self._pruned_at = 0.0
         self._refresh_budget = REFRESHES_PER_TICK
 
@@ -331,6 +334,7 @@ class ArrivalService:
                     self._stays[event.reservation_id] = before
                 raise
             self._prefs.pop(record.reservation_id, None)
+            self._quiet.discard(record.reservation_id)
         self._wake.set()
         return PmsResult(outcome=outcome.kind, stay=record)
 
@@ -358,7 +362,7 @@ class ArrivalService:
             record.precondition = None
 
     def _released(self, record: StayRecord, room_id: str, *, lived_in: bool) -> None:
-        """A room the stay no longer has: eco if we had touched it, make-up if lived in."""
+        """A room the stay no longer has: standby if we had touched it, make-up if lived in."""
         if record.intent is not None and record.intent.room_id == room_id:
             record.released.append(room_id)
         if lived_in:
@@ -527,6 +531,7 @@ class ArrivalService:
             for reservation_id in old:
                 self._stays.pop(reservation_id, None)
                 self._prefs.pop(reservation_id, None)
+                self._quiet.discard(reservation_id)
             log.info("arrival: forgot %d stays that ended long ago", len(old))
         self._pruned_at = now
 
@@ -565,7 +570,10 @@ class ArrivalService:
             raise
 
     async def _plan(self, record: StayRecord, now: float) -> None:
-        if _settled(record):
+        if record.reservation_id in self._quiet:
+            return
+        if _settled(record) and self._applied(record):
+            self._quiet.add(record.reservation_id)  # ended, and its room shows it
             return
         before = _fingerprint(record)
         await self._side_effects(record, now)
@@ -830,7 +838,8 @@ class ArrivalService:
                     return room_id, HvacMode.ECO, target, "late: eco until check-in"
                 return room_id, HvacMode.AUTO, target, "precondition"
             if record.intent is not None and record.intent.reason == "precondition":
-                return room_id, HvacMode.STANDBY, target, "re-planned: standby until the new start"
+                unsold = self._unsold_mode(room_id, now)
+                return room_id, unsold, target, f"re-planned: {unsold.value} until the new start"
             return None
         if record.status is StayStatus.IN_HOUSE:
             if record.vacant_since is not None:
@@ -840,7 +849,7 @@ class ArrivalService:
             return room_id, HvacMode.AUTO, target, "comfort"
         done = record.status is StayStatus.CHECKED_OUT or record.intent is not None
         if done and self._holder(room_id, record) is None:
-            return room_id, HvacMode.STANDBY, target, record.status.value
+            return room_id, self._unsold_mode(room_id, now), target, record.status.value
         return None
 
     async def _reconcile(self, record: StayRecord, now: float) -> None:
@@ -848,7 +857,8 @@ class ArrivalService:
         for room_id in list(record.released):
             if self._holder(room_id, record) is None:
                 target = record.target_c or self.config.default_target_c
-                if await self._send(record, room_id, HvacMode.STANDBY, target, "released", now):
+                mode = self._unsold_mode(room_id, now)
+                if await self._send(record, room_id, mode, target, "released", now):
                     record.released.remove(room_id)
             else:
                 record.released.remove(room_id)  # another stay has it now
@@ -883,8 +893,34 @@ class ArrivalService:
             command = None  # pruned from the journal: long gone
         if command is None or command.status is CommandStatus.FAILED:
             why = command.reason if command is not None else "unknown"
-            record.note(f"thermostat command in {intent.room_id} failed ({why}): sent again")
+            if intent.mode is HvacMode.STANDBY:
+                # An older thermostat refuses a mode it does not know (or drops it
+                # unanswered): eco is the deepest setback it takes.
+                self._no_standby[intent.room_id] = self._clock.now()
+                record.note(f"{intent.room_id} refused standby ({why}): eco instead")
+            else:
+                record.note(f"thermostat command in {intent.room_id} failed ({why}): sent again")
             record.intent = None
+
+    def _applied(self, record: StayRecord) -> bool:
+        """Whether the thermostat shows the stay's last command: until it does, a settled
+        stay is still watched, so that a refused or lost setback is noticed."""
+        intent = record.intent
+        if intent is None or self._holder(intent.room_id, record) is not None:
+            return True  # nothing sent, or the room is another stay's now
+        thermostat = self._twin.room(intent.room_id).thermostat
+        return thermostat is not None and (thermostat.mode, thermostat.setpoint_c) == (
+            intent.mode,
+            intent.setpoint_c,
+        )
+
+    def _unsold_mode(self, room_id: str, now: float) -> HvacMode:
+        """Standby for an unsold room, or eco where the thermostat refused standby lately
+        (tried again a day later: its firmware may have been updated)."""
+        refused = self._no_standby.get(room_id)
+        if refused is not None and now - refused < STANDBY_RETRY_S:
+            return HvacMode.ECO
+        return HvacMode.STANDBY
 
     async def _send(
         self,
@@ -998,6 +1034,7 @@ class ArrivalService:
             before = record.model_copy(deep=True)
             old_room = record.planned_room_id
             record.pinned_room_id = room_id
+            self._quiet.discard(reservation_id)
             # The pin is where the gateway prepares and pre-conditions until the PMS
             # assigns a room: moving it releases what was planned in the old one.
             self._on_room_change(record, old_room, None, self._clock.now())
@@ -1052,8 +1089,10 @@ def _settled(record: StayRecord) -> bool:
     """An ended stay with nothing left to do: the planner passes it by."""
     if record.status in _ACTIVE or record.released or record.make_up or record.cancel_tasks:
         return False
+    # Either setback settles: eco where a thermostat refuses standby, and stays that
+    # ended before standby existed are not all woken to send it at once.
     if record.status is StayStatus.CHECKED_OUT:
-        # A room that was lived in goes to standby even if the gateway never set it before.
-        standby = record.intent is not None and record.intent.mode is HvacMode.STANDBY
-        return standby and record.observations_recorded is not None
-    return record.intent is None or record.intent.mode is HvacMode.STANDBY
+        # A room that was lived in goes to a setback even if the gateway never set it.
+        setback = record.intent is not None and record.intent.mode in _SETBACKS
+        return setback and record.observations_recorded is not None
+    return record.intent is None or record.intent.mode in _SETBACKS

@@ -113,7 +113,7 @@ class StayRecord(BaseModel):
     behaviour: Behaviour = Field(default_factory=Behaviour)
     observations_recorded: int | None = None
     # Queued one-off work, done by the planner (and retried there if it fails).
-    released: list[str] = Field(default_factory=list)  # rooms to set back to eco
+    released: list[str] = Field(default_factory=list)  # rooms to put in standby
     make_up: list[str] = Field(default_factory=list)  # "<room>#<n>": rooms to make up
     make_up_seq: int = 0
     cancel_tasks: list[int] = Field(default_factory=list)
