@@ -92,9 +92,9 @@ class HvacMode(StrEnum):
     COOL = "cool"
     AUTO = "auto"
     ECO = "eco"  # setback: hold the room within a wide band to save energy
-    # Unsold room: a deeper setback that only protects the building (ASHRAE 90.1-2016
-    # 6.4.3.3.5 / IECC C403.7.4 "unrented and unoccupied"); the gateway brings the room
-    # back in time for its next guest. A thermostat without a standby band holds its eco.
+    # Unsold room: a deeper setback that only protects the building (hotel systems'
+    # "unsold" mode); the gateway brings the room back in time for its next guest. A
+    # thermostat without a standby band holds its eco band.
     STANDBY = "standby"
 
 

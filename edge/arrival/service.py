@@ -19,10 +19,10 @@ How it works
 * **Two setbacks.** A room with a guest in house who is out goes to *eco* (the
   thermostats' band, 17–28 °C by default: quick to recover). A room nobody has rented
   for now (checked out, released by a move or a cancellation, waiting for its next
-  guest) goes to *standby*, the deeper unsold-room band (12–32 °C): codes ask for it
-  (ASHRAE 90.1 6.4.3.3.5, IECC C403.7.4: "unrented and unoccupied"), and the learned
-  lead time is what makes it safe, since the planner starts the room early enough from
-  wherever it drifted.
+  guest) goes to *standby*, the deeper unsold-room band (12–32 °C, as hotel systems'
+  "unsold" mode; energy codes ask for at least 16/27 °C there), and the learned lead
+  time is what makes it safe, since the planner starts the room early enough from
+  wherever it drifted. A thermostat that refuses standby gets eco.
 * **Door-open.** The first door opening after check-in applies the scene (lights,
   curtains, mattress) from the guest's preferences; dormant preferences (last stay over
   six months ago) raise a confirmation request: a front-desk task and a note on the stay.
