@@ -15,6 +15,7 @@ import pytest
 
 from edge.api import create_app
 from edge.arrival.learning import RoomLearning
+from edge.arrival.room_choice import RecommendationStatus
 from edge.arrival.service import PmsRefused
 from edge.arrival.stays import StayRecord
 from edge.dispatch.model import Skill, Source, Task, TaskStatus
@@ -32,6 +33,7 @@ from shared.pms import (
     Cancelled,
     CheckedIn,
     CheckedOut,
+    ReservationChanged,
     ReservationCreated,
     RoomMoved,
     StayStatus,
@@ -297,6 +299,92 @@ async def test_room_choice_for_the_days_arrivals_with_a_front_desk_pin(
         assert by_id["E"]["fit"] == 1.0
         assert "104" not in chosen.values()
         assert (await http.get("/arrivals/rooms", params={"day": "2026-03-03"})).json() == []
+
+        # Six hours before its ETA, C's suite is held and readied (the planner ticked on
+        # the PMS events): the front desk sees it.
+        async with asyncio.timeout(WAIT_S):
+            while (await http.get("/stays/C")).json()["held_room_id"] is None:
+                await asyncio.sleep(0.05)
+        listed = {r["reservation_id"]: r for r in (await http.get("/arrivals/rooms")).json()}
+        assert (listed["C"]["status"], listed["C"]["room_id"]) == ("held", "201")
+        assert "being readied" in listed["C"]["reason"]
+
+
+async def test_a_booking_of_a_room_type_gets_its_recommended_room_held_and_readied(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id("hold")
+    layout = PropertyLayout(
+        property_id=property_id,
+        rooms=(
+            _room("101", 1, 5, "standard", bed_type="twin"),
+            _room("102", 1, 10, "standard", quiet=True),
+            _room("103", 1, 15, "standard"),
+            _room("201", 2, 5, "suite"),
+        ),
+    )
+    clock = ManualClock(start=at(8))
+    settings = fast_settings(property_id, broker_address, tmp_path, 4)
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        arrivals = gateway.arrivals
+        await gateway.profiles.record("G-Q", "room.quiet", "quiet", ObservationKind.DECLARED, "b")
+        await gateway.profiles.record("G-T", "room.bed_type", "twin", ObservationKind.DECLARED, "b")
+        for rid, kind, eta_h, loyalty in (
+            ("A", "standard", 15, "G-Q"),
+            ("B", "standard", 17, "G-T"),
+            ("C", "suite", 14, None),
+        ):
+            await arrivals.handle(
+                ReservationCreated(
+                    event_id=f"c-{rid}", ts=at(8), reservation_id=rid, room_type=kind,
+                    eta=at(eta_h), nights=1, loyalty_id=loyalty,
+                )
+            )  # fmt: skip
+
+        def held() -> dict[str, str | None]:
+            return {r.reservation_id: r.held_room_id for r in arrivals.stays()}
+
+        await arrivals.tick()  # 08:00: only C (14:00) is within six hours
+        assert held() == {"A": None, "B": None, "C": "201"}
+        await clock.advance(1.5 * H)
+        await arrivals.tick()  # 09:30: A (15:00) too, in the day's optimum (quiet 102)
+        assert held() == {"A": "102", "B": None, "C": "201"}
+        stay_a = arrivals.stay("A")
+        assert stay_a is not None
+        assert stay_a.planned_room_id == "102"
+        assert any("102 held" in n for n in stay_a.notes)
+        # Readied: the planner works in the held room (pre-conditioning is planned there).
+        assert stay_a.precondition is not None
+        assert stay_a.precondition.room_id == "102"
+        rooms = {r.reservation_id: r for r in await arrivals.recommend_rooms()}
+        assert (rooms["A"].status, rooms["A"].room_id) == (RecommendationStatus.HELD, "102")
+        assert (rooms["B"].status, rooms["B"].room_id) == (RecommendationStatus.RECOMMENDED, "101")
+
+        # The PMS gives A room 103: its hold goes. It gives B the suite C holds: C's
+        # hold goes too, and with no suite left, nothing is held for C.
+        await arrivals.handle(
+            ReservationChanged(
+                event_id="m-A", ts=at(9.5), reservation_id="A", room_id="103", eta=at(15),
+                nights=1, loyalty_id="G-Q",
+            )
+        )  # fmt: skip
+        await arrivals.handle(
+            ReservationChanged(
+                event_id="m-B", ts=at(9.5), reservation_id="B", room_id="201", eta=at(17),
+                nights=1, loyalty_id="G-T",
+            )
+        )  # fmt: skip
+        await arrivals.tick()
+        assert held() == {"A": None, "B": None, "C": None}
+        stay_c = arrivals.stay("C")
+        assert stay_c is not None
+        assert any("201 no longer held" in n for n in stay_c.notes)
+        # The desk's pin replaces a hold.
+        await clock.advance(2 * H)
+        await arrivals.tick()
+        assert held()["C"] is None  # still no suite
+        await arrivals.pin_room("C", "102")
+        assert arrivals.stay("C").planned_room_id == "102"  # type: ignore[union-attr]
 
 
 async def test_a_command_lost_to_an_offline_room_is_sent_again(

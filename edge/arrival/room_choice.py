@@ -188,16 +188,24 @@ class FreeRoom(_Frozen):
         )
 
 
+class PinBy(StrEnum):
+    FRONT_DESK = "front_desk"  # the desk's choice
+    GATEWAY = "gateway"  # a room the gateway holds and readies: its earlier recommendation
+
+
 class Pin(_Frozen):
-    """The front desk's choice: this arrival gets this room, whatever the solver says."""
+    """This arrival gets this room, whatever the solver says: the front desk's choice, or
+    a room the gateway already holds (a desk's pin wins over a hold of the same room)."""
 
     reservation_id: ReservationId
     room_id: RoomId
+    by: PinBy = PinBy.FRONT_DESK
 
 
 class RecommendationStatus(StrEnum):
     RECOMMENDED = "recommended"
     PINNED = "pinned"
+    HELD = "held"  # recommended earlier and being readied (preparation, pre-conditioning)
     UNASSIGNED = "unassigned"
 
 
@@ -442,6 +450,12 @@ def _no_room_reason(room_type: str, free: Sequence[FreeRoom], pinned: Sequence[F
     return f"no free {room_type} room"
 
 
+_PINNED_WHY: Final[Mapping[RecommendationStatus, str]] = {
+    RecommendationStatus.PINNED: "pinned by the front desk",
+    RecommendationStatus.HELD: "held and being readied by the gateway (assign it in the PMS)",
+}
+
+
 def _read_pins(
     overrides: Iterable[Pin], arrivals: Sequence[Arrival]
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -459,7 +473,10 @@ def _read_pins(
     pins: dict[str, str] = {}
     holder: dict[str, str] = {}
     set_aside: dict[str, str] = {}
-    for pin in sorted(given, key=lambda p: (row[p.reservation_id], p.room_id)):
+    desk_first = sorted(
+        given, key=lambda p: (p.by is PinBy.GATEWAY, row[p.reservation_id], p.room_id)
+    )
+    for pin in desk_first:
         if pin.reservation_id in pins:
             raise ValueError(f"reservation {pin.reservation_id!r} is pinned twice")
         if pin.room_id in holder:
@@ -506,16 +523,20 @@ def _first_come(
 
 
 def _pinned(
-    arrival: Arrival, room_id: str, room: FreeRoom | None, floors: tuple[int, int]
+    arrival: Arrival,
+    room_id: str,
+    room: FreeRoom | None,
+    floors: tuple[int, int],
+    status: RecommendationStatus,
 ) -> Recommendation:
     if room is None:
         return Recommendation(
             reservation_id=arrival.reservation_id,
-            status=RecommendationStatus.PINNED,
+            status=status,
             room_id=room_id,
-            reason="pinned by the front desk (not among the free rooms)",
+            reason=f"{_PINNED_WHY[status]} (not among the free rooms)",
         )
-    return _describe(arrival, room, floors, RecommendationStatus.PINNED, None)
+    return _describe(arrival, room, floors, status, None)
 
 
 def recommend(
@@ -543,7 +564,13 @@ def recommend(
     all_arrivals = _order_arrivals(arrivals)
     all_rooms = _order_rooms(rooms)
     span = _floors_of(all_rooms, floors)
-    pins, set_aside = _read_pins(overrides, all_arrivals)
+    given = list(overrides)
+    pins, set_aside = _read_pins(given, all_arrivals)
+    held = {
+        p.reservation_id
+        for p in given
+        if p.by is PinBy.GATEWAY and pins.get(p.reservation_id) == p.room_id
+    }
     free = [r for r in all_rooms if r.room_id not in pins.values()]
     pinned_rooms = {r.room_id: r for r in all_rooms if r.room_id in pins.values()}
     served, left_out = _first_come(
@@ -564,7 +591,8 @@ def recommend(
     for arrival in all_arrivals:
         rid = arrival.reservation_id
         if rid in pins:
-            out.append(_pinned(arrival, pins[rid], pinned_rooms.get(pins[rid]), span))
+            status = RecommendationStatus.HELD if rid in held else RecommendationStatus.PINNED
+            out.append(_pinned(arrival, pins[rid], pinned_rooms.get(pins[rid]), span, status))
         elif rid in chosen:
             room, pair_cost = chosen[rid]
             status = RecommendationStatus.RECOMMENDED
@@ -595,8 +623,8 @@ def _describe(
     stated = len(matched) + len(missed)
     wait = None if room.ready_at is None else max(0.0, room.ready_at - arrival.eta)
     parts: list[str] = []
-    if status is RecommendationStatus.PINNED:
-        parts.append("pinned by the front desk")
+    if status in _PINNED_WHY:
+        parts.append(_PINNED_WHY[status])
         if room.room_type != arrival.room_type:
             parts.append(f"a {room.room_type} room for a {arrival.room_type} booking")
     if room.ready_at is None:

@@ -88,7 +88,9 @@ from .room_choice import (
     Arrival,
     LoyaltyTier,
     Pin,
+    PinBy,
     Recommendation,
+    RecommendationStatus,
     recommend,
     wishes_from_preferences,
 )
@@ -139,6 +141,10 @@ class ArrivalConfig:
     vacancy_s: float = 1800.0
     late_hold_s: float = 2 * 3600.0
     prep_lead_s: float = 4 * 3600.0  # preparation tasks go to the dispatcher this early
+    # A booking of a room type gets the room the gateway recommends held this long before
+    # its ETA: late enough that most of the day's bookings are known (all of the day's are
+    # solved together), early enough for preparation and pre-conditioning from standby.
+    hold_ahead_s: float = 6 * 3600.0
     prep_due_before_s: float = 1800.0  # ...due this long before the ETA
     setback_c: tuple[float, float] = (17.0, 28.0)  # the thermostats' eco band
     standby_c: tuple[float, float] = (12.0, 32.0)  # ...and their unsold-room band
@@ -194,6 +200,7 @@ class ArrivalService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopped: list[str] = []
+        self._stopped_holds: str | None = None  # the last hold pass failed: why
         self._failing: dict[str, str] = {}  # reservation -> why its planning fails
         self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
         self._no_standby: dict[str, float] = {}  # room -> when its thermostat refused standby
@@ -207,7 +214,8 @@ class ArrivalService:
     def faults(self) -> list[str]:
         """What is wrong for /health: a stopped planner, stays whose planning fails."""
         failing = [f"stay {rid}: {why}" for rid, why in sorted(self._failing.items())]
-        return [*self._stopped, *failing]
+        holds = [self._stopped_holds] if self._stopped_holds else []
+        return [*self._stopped, *holds, *failing]
 
     async def start(self) -> None:
         for record in await self._stays_store.load():
@@ -542,6 +550,13 @@ class ArrivalService:
             self._refresh_budget = REFRESHES_PER_TICK
             if now - self._pruned_at > PRUNE_EVERY_S:
                 await self._prune(now)
+            try:
+                await self._hold_rooms(now)
+            except Exception as exc:  # the stays are still planned in the rooms they have
+                log.exception("arrival: holding rooms failed")
+                self._stopped_holds = f"holding rooms failed: {exc}"[:200]
+            else:
+                self._stopped_holds = None
             for record in list(self._stays.values()):
                 try:
                     await self._plan(record, now)
@@ -1001,6 +1016,14 @@ class ArrivalService:
                 pins.append(
                     Pin(reservation_id=record.reservation_id, room_id=record.pinned_room_id)
                 )
+            elif record.held_room_id is not None:
+                pins.append(
+                    Pin(
+                        reservation_id=record.reservation_id,
+                        room_id=record.held_room_id,
+                        by=PinBy.GATEWAY,
+                    )
+                )
         rooms = free_rooms(
             self._layout,
             self._stays.values(),
@@ -1034,6 +1057,7 @@ class ArrivalService:
             before = record.model_copy(deep=True)
             old_room = record.planned_room_id
             record.pinned_room_id = room_id
+            record.held_room_id = None  # the desk's choice replaces the gateway's
             self._quiet.discard(reservation_id)
             # The pin is where the gateway prepares and pre-conditions until the PMS
             # assigns a room: moving it releases what was planned in the old one.
@@ -1045,6 +1069,55 @@ class ArrivalService:
                 raise
         self._wake.set()
         return record
+
+    async def _hold_rooms(self, now: float) -> None:
+        """Hold the recommended room for each booking of a room type due within
+        `hold_ahead_s`, so that it is prepared and pre-conditioned although the PMS assigns
+        rooms only at check-in; drop a hold whose room another stay now has."""
+        for record in self._stays.values():
+            held = record.held_room_id
+            if held is None:
+                continue
+            if record.room_id is not None or record.pinned_room_id is not None:
+                record.held_room_id = None  # shadowed: the room change was handled then
+                self._dirty.add(record.reservation_id)
+            elif record.status is StayStatus.RESERVED and self._claimed(held, record):
+                record.held_room_id = None
+                record.note(f"room {held} no longer held: another stay has it")
+                self._on_room_change(record, held, None, now)
+                self._quiet.discard(record.reservation_id)
+                self._dirty.add(record.reservation_id)
+        due = [
+            r
+            for r in self._stays.values()
+            if r.status is StayStatus.RESERVED
+            and r.planned_room_id is None
+            and r.room_type is not None
+            and r.eta - now <= self.config.hold_ahead_s
+        ]
+        for day in sorted({self._local(r.eta).date() for r in due}):
+            chosen = {
+                rec.reservation_id: rec.room_id
+                for rec in await self.recommend_rooms(day)
+                if rec.status is RecommendationStatus.RECOMMENDED and rec.room_id is not None
+            }
+            for record in due:
+                room_id = chosen.get(record.reservation_id)
+                if room_id is None or record.planned_room_id is not None:
+                    continue
+                record.held_room_id = room_id
+                record.note(
+                    f"room {room_id} held and being readied (the gateway's recommendation;"
+                    " assign it in the PMS, or pin another)"
+                )
+                self._dirty.add(record.reservation_id)
+
+    def _claimed(self, room_id: str, other_than: StayRecord) -> bool:
+        """Whether another active stay has the room from the PMS or the front desk."""
+        return any(
+            r is not other_than and r.status in _ACTIVE and room_id in (r.room_id, r.pinned_room_id)
+            for r in self._stays.values()
+        )
 
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self._zone)

@@ -93,6 +93,9 @@ class StayRecord(BaseModel):
     checked_in_at: float | None = None
     checked_out_at: float | None = None
     pinned_room_id: str | None = None  # the front desk's choice for a room-type booking
+    # ...else the room the gateway recommended and holds for it, readying it (preparation,
+    # pre-conditioning) until the PMS assigns a room or the desk pins one.
+    held_room_id: str | None = None
     # The plan.
     target_c: float | None = None
     precondition: Precondition | None = None
@@ -121,9 +124,10 @@ class StayRecord(BaseModel):
 
     @property
     def planned_room_id(self) -> str | None:
-        """The room the gateway plans for: the PMS's, else the front desk's pin (a booking
-        of a room type whose room the PMS assigns late, often at check-in)."""
-        return self.room_id or self.pinned_room_id
+        """The room the gateway plans for: the PMS's, else the front desk's pin, else the
+        room the gateway holds (a booking of a room type whose room the PMS assigns late,
+        often at check-in)."""
+        return self.room_id or self.pinned_room_id or self.held_room_id
 
     @property
     def state(self) -> StayState:
