@@ -245,6 +245,24 @@ def test_orders_are_batched_only_when_runners_are_short() -> None:
     assert plan(far, one) == {1: "server-1"}
 
 
+def test_no_guest_is_batched_behind_a_room_make_up_when_someone_comes_sooner() -> None:
+    """Amenities a floor above a room make-up, one housekeeper free and another free in
+    five minutes (beyond the planning horizon, so the skill counts as pressed). Batched,
+    the amenities would wait out the 20-minute make-up (seed 11, 08:05: 20.5 min where
+    greedy took 4.4); they wait for the second housekeeper instead. Batches that pay
+    still form: `test_orders_are_batched_only_when_runners_are_short`."""
+    make_up = task(1, "make_up_room", "301", created=NOW - 120)
+    amenities = task(2, "amenities", "401", created=NOW - 60)
+    free = person("a", frozenset({HK}), "101")
+    busy, work = _busy("b", frozenset({HK}), "410", 9)
+    work = work.model_copy(update={"started_at": NOW - CATALOGUE["make_up_room"].service_s + 300})
+    state = DispatchState([make_up, amenities, work], [free, busy])
+    assert availability(busy, [work], NOW, TRAVEL, DispatchPolicy()).free_in_s == 300
+    result = plan_round(state, NOW, TRAVEL, DispatchPolicy())
+    assert {i: t.staff_id for t in result.trips for i in t.task_ids} == {1: "a"}
+    assert result.unplanned == (2,), "left for the housekeeper free in five minutes"
+
+
 def test_neighbours_share_a_trip_only_under_pressure() -> None:
     pillows = [task(1, "extra_pillow", "301"), task(2, "extra_pillow", "302")]
     housekeepers = [person("a", frozenset({HK}), "101"), person("b", frozenset({HK}), "102")]

@@ -13,6 +13,7 @@ are not columns at all, and tasks waiting out do-not-disturb are not in any row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from .policy import DispatchPolicy
 from .travel import Place, TravelModel
 from .trips import Trip, plan_route
 
-__all__ = ["StaffView", "availability", "cost_matrix"]
+__all__ = ["StaffView", "availability", "cost_matrix", "estimated_arrivals"]
 
 FloatMatrix = npt.NDArray[np.float64]
 BoolMatrix = npt.NDArray[np.bool_]
@@ -86,6 +87,37 @@ def availability(
         )
     )
     return StaffView(staff, ordered, free_in, here, end, preemptible)
+
+
+def estimated_arrivals(
+    trips: Sequence[Sequence[Task]], views: Sequence[StaffView], travel: TravelModel
+) -> dict[int, float]:
+    """Seconds from now until someone is in each task's room if `trips` were served in
+    rank order, each by whoever able reaches it first once done with what they hold and
+    with the trips given to them before.
+
+    A cheap list schedule, not the round's assignment, for deciding merges
+    (`trips.build_trips`). It counts people busy beyond the planning horizon too: the
+    next one to be free is whom a task left out of a merge waits for. Tasks nobody on
+    duty can do are left out.
+    """
+    free = {v.staff.id: v.free_in_s for v in views}
+    at = {v.staff.id: v.end for v in views}
+    out: dict[int, float] = {}
+    for tasks in sorted(trips, key=lambda ts: min(t.rank for t in ts)):
+        route = plan_route(tasks, travel)
+        best, who = math.inf, None
+        for v in views:
+            if v.staff.can_do(route.skills, route.specialities):
+                start = free[v.staff.id] + travel.seconds(at[v.staff.id], route.first)
+                if start < best:
+                    best, who = start, v.staff.id
+        if who is None:
+            continue
+        out.update((t.id, best + a) for t, a in zip(route.tasks, route.arrival_s, strict=True))
+        free[who] = best + route.duration_s
+        at[who] = route.end
+    return out
 
 
 def _bonus(trip: Trip, now: float, policy: DispatchPolicy) -> float:

@@ -16,7 +16,8 @@ A round:
 4. The rest are merged into trips (`trips.build_trips`): one guest's requests always;
    neighbours' requests, and orders batched from one pickup point, only for skills
    with more tasks waiting than people free within the horizon (otherwise each goes
-   straight to its guest rather than behind another's service).
+   straight to its guest rather than behind another's service), and then only where
+   the merge pays against the next person to be free for the task (`trips._pays`).
 5. The cost matrix (`costs.cost_matrix`) is solved to the optimum by
    `edge.assignment.solve`: the most trips served, at the least total cost; ties first
    come first served, then to the less loaded.
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from edge.assignment import solve
 
-from .costs import StaffView, availability, cost_matrix
+from .costs import StaffView, availability, cost_matrix, estimated_arrivals
 from .model import COMMITTED, POOL, Skill, Staff, Task, TaskStatus
 from .policy import DispatchPolicy
 from .travel import TravelModel
@@ -155,8 +156,19 @@ def plan_round(
         for skill in {t.skill for t in rest}
         if sum(t.skill is skill for t in rest) > sum(skill in s.skills for s in soon)
     )
+    # ... and only where it pays (`trips._pays`): the walk a merge saves against the
+    # guest it puts behind another's service.
+    everyone = list(views.values())
     trips = sorted(
-        build_trips(rest, travel, policy.capacity, can_serve, pressed), key=lambda t: t.rank
+        build_trips(
+            rest,
+            travel,
+            policy.capacity,
+            can_serve,
+            pressed,
+            lambda units: estimated_arrivals(units, everyone, travel),
+        ),
+        key=lambda t: t.rank,
     )
     cost, preempt = cost_matrix(trips, columns, now, travel, policy)
     started = time.perf_counter()

@@ -14,6 +14,10 @@ one person who can do all three (seed 003). Rules, applied to tasks in rank orde
   apart: one runner carries two orders up instead of two runs through the lift, while
   the second order would only have queued for the next free person anyway. Without
   pressure each goes straight to its guest instead of waiting behind another's service;
+* even under pressure, only when it pays (`_pays`, given `build_trips` an estimate of
+  when each task would be reached): a person free just beyond the planning horizon
+  may reach the task long before a trip that first serves another room (a 20-minute
+  make-up);
 * capacity: at most `max_tasks` tasks and `max_service_s` seconds of work in rooms;
 * the union of the trip's skills must be within some available person's skills,
   otherwise merging would make the trip impossible to give to anyone.
@@ -26,7 +30,7 @@ seconds either way), ties by floor and corridor position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shared.layout import ServicePointKind
@@ -37,6 +41,10 @@ from .travel import Place, TravelModel
 __all__ = ["Trip", "TripCapacity", "build_trips", "plan_route"]
 
 CanServe = Callable[[frozenset[Skill], frozenset[str]], bool]
+# Estimated seconds from now until someone is in each task's room (by task id) if these
+# trips were served in rank order, each by whoever reaches it first (see
+# `costs.estimated_arrivals`).
+Estimate = Callable[[Sequence[Sequence[Task]]], Mapping[int, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,23 +209,70 @@ def _fits(
     return can_serve(skills, specialities)
 
 
+def _pays(
+    groups: Sequence[_Group],
+    group: _Group,
+    task: Task,
+    later: Sequence[Task],
+    travel: TravelModel,
+    estimate: Estimate,
+) -> bool:
+    """Whether putting `task` behind `group`'s rooms (another guest's) is worth it.
+
+    Pressure alone does not make it so: a pillow batched behind a 20-minute room make-up
+    waits those 20 minutes even when another housekeeper is free in five. The merge
+    pays when, against each trip going on its own, it shortens the estimated total
+    wait of the tasks now waiting, or when what it adds to this task's wait is no more
+    than the walk it saves its person: time that requests still to come gain, which
+    the estimate cannot see.
+    """
+    others = [g.tasks for g in groups if g is not group]
+    rest = [[t] for t in later]
+    merged = estimate([*others, [*group.tasks, task], *rest])
+    alone = estimate([*others, group.tasks, [task], *rest])
+    if sum(merged.values()) < sum(alone.values()):
+        return True
+    before, solo, both = (
+        plan_route(group.tasks, travel),
+        plan_route([task], travel),
+        plan_route([*group.tasks, task], travel),
+    )
+    saved = (
+        before.duration_s + travel.seconds(before.end, solo.first) + solo.duration_s
+    ) - both.duration_s
+    return merged.get(task.id, 0.0) - alone.get(task.id, 0.0) <= saved
+
+
 def build_trips(
     tasks: Sequence[Task],
     travel: TravelModel,
     capacity: TripCapacity,
     can_serve: CanServe,
     pressed: frozenset[Skill] = frozenset(),
+    estimate: Estimate | None = None,
 ) -> list[Trip]:
     """Group `tasks` (any order; ranked here) into trips that respect `capacity`.
 
     `pressed`: skills with more tasks waiting than people free soon, whose tasks may be
-    batched (see the module doc).
+    batched (see the module doc). `estimate`: with it, a task joins another room's trip
+    only if that pays (see `_pays`).
     """
+    ranked = sorted(tasks, key=lambda t: t.rank)
     groups: list[_Group] = []
-    for task in sorted(tasks, key=lambda t: t.rank):
+    for n, task in enumerate(ranked):
         place = travel.room(task.room_id)
         group = next(
-            (g for g in groups if _fits(g, task, place, capacity, can_serve, pressed)), None
+            (
+                g
+                for g in groups
+                if _fits(g, task, place, capacity, can_serve, pressed)
+                and (
+                    estimate is None
+                    or {t.room_id for t in g.tasks} == {task.room_id}
+                    or _pays(groups, g, task, ranked[n + 1 :], travel, estimate)
+                )
+            ),
+            None,
         )
         if group is None:
             group = _Group(
