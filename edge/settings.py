@@ -79,6 +79,9 @@ class EdgeSettings(BaseSettings):
     arrival_margin: float = Field(default=0.2, ge=0.0, le=2.0)
     arrival_tick_s: float = Field(default=60.0, gt=0)
     vacancy_eco_after_s: float = Field(default=1800.0, gt=0)
+    # A booking of a room type has its recommended room held and readied this long
+    # before its ETA (the PMS may assign rooms only at check-in).
+    arrival_hold_ahead_s: float = Field(default=6 * 3600.0, gt=0, le=48 * 3600.0)
     # The band the thermostats hold in eco (configured on the devices; the gateway only
     # selects the mode): where a vacant room's drift stops, for the pre-conditioning plan.
     eco_low_c: float = Field(default=17.0, ge=5.0, le=35.0)

@@ -161,6 +161,7 @@ class ArrivalConfig:
             margin=settings.arrival_margin,
             tick_s=settings.arrival_tick_s,
             vacancy_s=settings.vacancy_eco_after_s,
+            hold_ahead_s=settings.arrival_hold_ahead_s,
             setback_c=(settings.eco_low_c, settings.eco_high_c),
             standby_c=(settings.standby_low_c, settings.standby_high_c),
             time_zone=settings.time_zone,
