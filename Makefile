@@ -38,7 +38,7 @@ test: system-packages lint
 	$(BIN)/pytest
 
 # Every benchmark runs even if one misses its goal; the exit status says if any did.
-BENCHES = bench.store bench.ingest bench.sim_scale bench.dispatch bench.sync bench.arrival
+BENCHES = bench.store bench.ingest bench.sim_scale bench.dispatch bench.dispatch_round bench.sync bench.arrival
 
 bench: system-packages $(DEV)
 	@status=0; for b in $(BENCHES); do echo "== $$b"; $(BIN)/python -m $$b || status=1; done; exit $$status

@@ -482,3 +482,19 @@ def test_a_trip_serves_equal_ranks_first_come_first_served_not_shortest_first() 
     shampoo = task(3, "amenities", "504", created=NOW - 60, relevance=Relevance.HIGH)
     trip = plan_route([pillow, cleaning, shampoo], TRAVEL)
     assert [t.id for t in trip.tasks] == [3, 1, 2]
+
+
+def test_past_the_weighing_cap_a_pool_merges_on_pressure_alone() -> None:
+    """The merge of `test_no_guest_is_batched_behind_a_room_make_up_when_someone_comes_
+    sooner` is refused when weighed, and made on pressure alone when the pool is longer
+    than `weigh_merges_up_to` (weighing schedules the pool twice per candidate merge)."""
+    make_up = task(1, "make_up_room", "301", created=NOW - 120)
+    amenities = task(2, "amenities", "401", created=NOW - 60)
+    free = person("a", frozenset({HK}), "101")
+    busy, work = _busy("b", frozenset({HK}), "410", 9)
+    work = work.model_copy(update={"started_at": NOW - CATALOGUE["make_up_room"].service_s + 300})
+    state = DispatchState([make_up, amenities, work], [free, busy])
+    weighed = plan_round(state, NOW, TRAVEL, DispatchPolicy())
+    assert [t.task_ids for t in weighed.trips] == [(1,)]
+    capped = plan_round(state, NOW, TRAVEL, DispatchPolicy(weigh_merges_up_to=1))
+    assert [t.task_ids for t in capped.trips] == [(1, 2)]

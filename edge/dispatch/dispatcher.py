@@ -157,7 +157,7 @@ def plan_round(
         if sum(t.skill is skill for t in rest) > sum(skill in s.skills for s in soon)
     )
     # ... and only where it pays (`trips._pays`): the walk a merge saves against the
-    # guest it puts behind another's service.
+    # guest it puts behind another's service (weighed for pools up to a size).
     everyone = list(views.values())
     trips = sorted(
         build_trips(
@@ -166,7 +166,11 @@ def plan_round(
             policy.capacity,
             can_serve,
             pressed,
-            lambda units: estimated_arrivals(units, everyone, travel),
+            (
+                (lambda units: estimated_arrivals(units, everyone, travel))
+                if len(rest) <= policy.weigh_merges_up_to
+                else None
+            ),
         ),
         key=lambda t: t.rank,
     )

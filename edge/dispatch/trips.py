@@ -226,8 +226,10 @@ def _pays(
     than the walk it saves its person: time that requests still to come gain, which
     the estimate cannot see.
     """
-    others = [g.tasks for g in groups if g is not group]
-    rest = [[t] for t in later]
+    # Only work that competes for the same people.
+    skills = {t.skill for t in group.tasks} | {task.skill}
+    others = [g.tasks for g in groups if g is not group and g.skills & skills]
+    rest = [[t] for t in later if t.skill in skills]
     merged = estimate([*others, [*group.tasks, task], *rest])
     alone = estimate([*others, group.tasks, [task], *rest])
     if sum(merged.values()) < sum(alone.values()):
