@@ -387,6 +387,76 @@ async def test_a_booking_of_a_room_type_gets_its_recommended_room_held_and_readi
         assert arrivals.stay("C").planned_room_id == "102"  # type: ignore[union-attr]
 
 
+async def test_holds_keep_to_other_stays_nights_and_to_each_other(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    """Found in review: a room booked from tomorrow was held and dropped at every tick
+    (its preparation cancelled and never re-issued); two arrivals across midnight, and a
+    no-show the PMS never reported, all held the one free room."""
+    property_id = unique_property_id("holds")
+    layout = PropertyLayout(
+        property_id=property_id,
+        rooms=(_room("101", 1, 5, "standard"), _room("102", 1, 10, "standard")),
+    )
+    clock = ManualClock(start=at(10))
+    settings = fast_settings(property_id, broker_address, tmp_path, 2)
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        arrivals = gateway.arrivals
+        await gateway.profiles.record(
+            "G-M", "room.magazine", "the_economist", ObservationKind.DECLARED, "b"
+        )
+        for event in (
+            ReservationCreated(
+                event_id="g1", ts=at(7), reservation_id="G", room_id="102", eta=at(7), nights=3
+            ),
+            CheckedIn(event_id="g2", ts=at(7.5), reservation_id="G", room_id="102"),
+            # 101 is booked from tomorrow 15:00: free for tonight.
+            ReservationCreated(
+                event_id="f1", ts=at(8), reservation_id="F", room_id="101", eta=at(39),
+                nights=1,
+            ),
+            ReservationCreated(
+                event_id="t1", ts=at(8), reservation_id="T", room_type="standard", eta=at(13),
+                nights=1, loyalty_id="G-M",
+            ),
+        ):  # fmt: skip
+            await arrivals.handle(event)
+        for _ in range(4):
+            await arrivals.tick()
+            await clock.advance(60)
+        stay = arrivals.stay("T")
+        assert stay is not None
+        assert stay.held_room_id == "101"
+        assert not any("no longer held" in n for n in stay.notes)
+        assert [gateway.tasks.get(i).status for i in stay.prep_task_ids] == [TaskStatus.NEW]
+
+        # 20:00: T checked in; one arrival at 23:00, one at 01:00, and yesterday's
+        # booking that never came: only the first gets the one room left.
+        await arrivals.handle(
+            CheckedIn(event_id="t2", ts=at(13), reservation_id="T", room_id="101")
+        )
+        await clock.advance(at(20) - clock.now())
+        for event in (
+            ReservationCreated(
+                event_id="y1", ts=at(-20), reservation_id="Y", room_type="standard", eta=at(-4),
+                nights=1,
+            ),
+            ReservationCreated(
+                event_id="a1", ts=at(20), reservation_id="T1", room_type="standard",
+                eta=at(23), nights=1,
+            ),
+            ReservationCreated(
+                event_id="b1", ts=at(20), reservation_id="T2", room_type="standard",
+                eta=at(25), nights=1,
+            ),
+            CheckedOut(event_id="g3", ts=at(20), reservation_id="G"),
+        ):  # fmt: skip
+            await arrivals.handle(event)
+        await arrivals.tick()
+        held = {r.reservation_id: r.held_room_id for r in arrivals.stays()}
+        assert (held["T1"], held["T2"], held["Y"]) == ("102", None, None)
+
+
 async def test_a_command_lost_to_an_offline_room_is_sent_again(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:

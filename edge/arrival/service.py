@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from edge.commands import CommandManager, CommandStatus
-from edge.dispatch.model import Skill, Source
+from edge.dispatch.model import Skill, Source, TaskStatus
 from edge.dispatch.service import TaskRequest, TaskService
 from edge.errors import EdgeError
 from edge.persistence import GatewayStore
@@ -114,6 +114,7 @@ _ACTIVE = frozenset({StayStatus.RESERVED, StayStatus.IN_HOUSE})
 PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel time)
 REFRESHES_PER_TICK = 25  # stale caches re-read per tick at most (first reads always)
 STANDBY_RETRY_S = 86_400.0  # a thermostat that refused standby is asked again after this
+STALE_HOLD_S = 86_400.0  # a hold for a guest this long past the ETA is given up
 MAX_ETA_DISTANCE_S = 400 * 86_400.0
 PRUNE_EVERY_S = 3600.0
 
@@ -678,11 +679,16 @@ class ArrivalService:
         due_in = max(300.0, record.eta - self.config.prep_due_before_s - now)
         eta_local = f"{self._local(record.eta):%H:%M}"
         for index, item in enumerate(prep_items(prefs)):
-            # The ETA in the id: a re-issue is a new request, a replay the same one.
-            request_id = (
-                f"prep:{record.reservation_id}:{record.planned_room_id}:{record.eta:.0f}:{index}"
-            )
+            # The ETA in the id: a re-issue is a new request, a replay the same one. Work
+            # cancelled in this room before (a hold dropped and taken again) is asked for
+            # anew under a numbered id: the same id would answer the cancelled task.
+            base = f"prep:{record.reservation_id}:{record.planned_room_id}:{record.eta:.0f}:{index}"
+            request_id, again = base, 0
             existing = self._tasks.by_request(request_id)
+            while existing is not None and existing.status is TaskStatus.CANCELLED:
+                again += 1
+                request_id = f"{base}:{again}"
+                existing = self._tasks.by_request(request_id)
             if existing is not None:
                 record.prep_task_ids.append(existing.id)
                 continue
@@ -1035,6 +1041,11 @@ class ArrivalService:
             check_out_time=self.config.check_out_time,
             turnaround_s=self.config.turnaround_s,
         )
+        # Held or pinned for a stay of another day that overlaps this one (an arrival
+        # after midnight, a booking of yesterday's still waiting): not free.
+        pinned = {p.room_id for p in pins}
+        taken = self._taken_on(day, {a.reservation_id for a in arrivals}) - pinned
+        rooms = [r for r in rooms if r.room_id not in taken]
         floors = (
             min(r.floor for r in self._layout.rooms),
             max(r.floor for r in self._layout.rooms),
@@ -1075,16 +1086,24 @@ class ArrivalService:
         """Hold the recommended room for each booking of a room type due within
         `hold_ahead_s`, so that it is prepared and pre-conditioned although the PMS assigns
         rooms only at check-in; drop a hold whose room another stay now has."""
-        for record in self._stays.values():
+        for record in list(self._stays.values()):
             held = record.held_room_id
             if held is None:
                 continue
             if record.room_id is not None or record.pinned_room_id is not None:
                 record.held_room_id = None  # shadowed: the room change was handled then
                 self._dirty.add(record.reservation_id)
-            elif record.status is StayStatus.RESERVED and self._claimed(held, record):
+                continue
+            if record.status is not StayStatus.RESERVED:
+                continue  # ended: the hold says which room to set back
+            why = None
+            if record.eta < now - STALE_HOLD_S:
+                why = "the guest never came and the PMS did not say so"
+            elif self._claimed(held, record):
+                why = "another stay has it"
+            if why is not None:
                 record.held_room_id = None
-                record.note(f"room {held} no longer held: another stay has it")
+                record.note(f"room {held} no longer held: {why}")
                 self._on_room_change(record, held, None, now)
                 self._quiet.discard(record.reservation_id)
                 self._dirty.add(record.reservation_id)
@@ -1094,7 +1113,7 @@ class ArrivalService:
             if r.status is StayStatus.RESERVED
             and r.planned_room_id is None
             and r.room_type is not None
-            and r.eta - now <= self.config.hold_ahead_s
+            and now - self.config.late_hold_s <= r.eta <= now + self.config.hold_ahead_s
         ]
         for day in sorted({self._local(r.eta).date() for r in due}):
             chosen = {
@@ -1106,6 +1125,15 @@ class ArrivalService:
                 room_id = chosen.get(record.reservation_id)
                 if room_id is None or record.planned_room_id is not None:
                     continue
+                if self._claimed(room_id, record):
+                    # Free tonight but booked within this stay's nights (the day's
+                    # recommendation does not look past the night): not held, or the hold
+                    # would be dropped and taken again at every tick.
+                    why = f"room {room_id} is booked during this stay: not held; pin a room"
+                    if not record.notes or record.notes[-1] != why:
+                        record.note(why)
+                        self._dirty.add(record.reservation_id)
+                    continue
                 record.held_room_id = room_id
                 record.note(
                     f"room {room_id} held and being readied (the gateway's recommendation;"
@@ -1113,12 +1141,43 @@ class ArrivalService:
                 )
                 self._dirty.add(record.reservation_id)
 
-    def _claimed(self, room_id: str, other_than: StayRecord) -> bool:
-        """Whether another active stay has the room from the PMS or the front desk."""
-        return any(
-            r is not other_than and r.status in _ACTIVE and room_id in (r.room_id, r.pinned_room_id)
-            for r in self._stays.values()
-        )
+    def _claimed(self, room_id: str, holder: StayRecord) -> bool:
+        """Whether another active stay has the room for some of `holder`'s nights: from
+        the PMS or the front desk, or held for an earlier arrival."""
+        start, end = self._span(holder)
+        for r in self._stays.values():
+            if r is holder or r.status not in _ACTIVE:
+                continue
+            held_first = r.held_room_id == room_id and (r.eta, r.reservation_id) < (
+                holder.eta,
+                holder.reservation_id,
+            )
+            if room_id in (r.room_id, r.pinned_room_id) or held_first:
+                other_start, other_end = self._span(r)
+                if other_start < end and start < other_end:
+                    return True
+        return False
+
+    def _span(self, record: StayRecord) -> tuple[float, float]:
+        """From arrival (or check-in) to the check-out time after the last night."""
+        start = record.checked_in_at or record.eta
+        leave = self._local(start).date() + timedelta(days=max(1, record.nights))
+        return start, datetime.combine(leave, self.config.check_out_time, self._zone).timestamp()
+
+    def _taken_on(self, day: date, arrivals: set[str]) -> set[str]:
+        """Rooms that other stays (not the day's bookings of a room type) have, hold or
+        were pinned for some time between that day's check-out time and the next day's."""
+        start = datetime.combine(day, self.config.check_out_time, self._zone).timestamp()
+        end = start + 86_400.0
+        taken: set[str] = set()
+        for r in self._stays.values():
+            room = r.planned_room_id
+            if room is None or r.status not in _ACTIVE or r.reservation_id in arrivals:
+                continue
+            other_start, other_end = self._span(r)
+            if other_start < end and start < other_end:
+                taken.add(room)
+        return taken
 
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self._zone)
