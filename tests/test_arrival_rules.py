@@ -436,7 +436,7 @@ async def test_holds_keep_to_other_stays_nights_and_to_each_other(
             CheckedIn(event_id="t2", ts=at(13), reservation_id="T", room_id="101")
         )
         await clock.advance(at(20) - clock.now())
-        for event in (
+        for evening in (
             ReservationCreated(
                 event_id="y1", ts=at(-20), reservation_id="Y", room_type="standard", eta=at(-4),
                 nights=1,
@@ -451,7 +451,7 @@ async def test_holds_keep_to_other_stays_nights_and_to_each_other(
             ),
             CheckedOut(event_id="g3", ts=at(20), reservation_id="G"),
         ):  # fmt: skip
-            await arrivals.handle(event)
+            await arrivals.handle(evening)
         await arrivals.tick()
         held = {r.reservation_id: r.held_room_id for r in arrivals.stays()}
         assert (held["T1"], held["T2"], held["Y"]) == ("102", None, None)
