@@ -208,6 +208,20 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
             assert all(t["staff_id"] == "anna" for t in listed)
             assert (await handset.get(f"/tasks/{nobodys_id}")).status_code == 403
             assert len((await operator.get("/tasks")).json()) > len(listed)
+            # Its request ids are its own: reusing the gateway's (or anyone's) neither
+            # answers that task nor takes the id from the gateway.
+            system = {"request_id": "confirm:R-1001", "room_id": "106", "kind": "tv_help"}
+            theirs = (await operator.post("/tasks", json=system)).json()
+            probe = await handset.post("/tasks", json={**system, "room_id": "101"})
+            assert probe.status_code == 201, probe.text
+            assert probe.json()["id"] != theirs["id"]
+            assert probe.json()["request_id"] == "handset:anna:confirm:R-1001"
+            assert "106" not in probe.text
+            again = await operator.post("/tasks", json=system)
+            assert (again.status_code, again.json()["id"]) == (200, theirs["id"])
+            # Where the others are is not its business either.
+            assert [s["staff"]["id"] for s in (await handset.get("/staff")).json()] == ["anna"]
+            assert len((await operator.get("/staff")).json()) == 2
 
             # A lost handset: revoked by the operator at once, its live feed ends.
             assert (await handset.post("/staff/anna/handset/revoke")).status_code == 403
@@ -216,12 +230,14 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
                 revoked = await operator.post("/staff/anna/handset/revoke")
                 assert revoked.status_code == 200, revoked.text
                 assert revoked.json()["revoked"] is True
-                poke = {"request_id": "h4", "room_id": "107", "kind": "tv_help"}
-                await operator.post("/tasks", json=poke)  # any event wakes the feed
-                async with asyncio.timeout(WAIT_S):
+                async with asyncio.timeout(WAIT_S):  # at once: Anna goes off duty
                     names = [name async for name, _ in _events(feed.aiter_lines())]
                 assert names[-1:] == ["revoked"]
             assert (await handset.get("/tasks")).status_code == 401
+            anna = next(
+                s for s in (await operator.get("/staff")).json() if s["staff"]["id"] == "anna"
+            )
+            assert anna["staff"]["on_duty"] is False
             assert (await operator.post("/staff/anna/handset/revoke")).json()["revoked"] is False
             assert (await operator.post("/staff/nobody/handset/revoke")).status_code == 404
 

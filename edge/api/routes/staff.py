@@ -23,8 +23,13 @@ class DutyRequest(BaseModel):
 
 
 @router.get("")
-async def list_staff(gateway: GatewayDep) -> list[StaffStatus]:
-    return gateway.tasks.staff()
+async def list_staff(gateway: GatewayDep, caller: CallerDep) -> list[StaffStatus]:
+    """Everyone, for the operator; a handset sees its own person only (where the others
+    are and which rooms they serve is not its business)."""
+    everyone = gateway.tasks.staff()
+    if caller.staff_id is None:
+        return everyone
+    return [s for s in everyone if s.staff.id == caller.staff_id]
 
 
 @router.post("/{staff_id}/duty")
@@ -43,8 +48,13 @@ async def set_duty(
 async def revoke_handset(
     staff_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)], gateway: GatewayDep
 ) -> Revocation:
-    """A lost or stolen handset: its token stops working at once (its live feed ends), for
-    good, restarts included. Operator only. A new token for the person (`staysync
-    handset-token`, into the roster) works after the next start."""
+    """A lost or stolen handset: its token stops working at once, for good, restarts
+    included. Operator only. The person goes off duty (nothing is dispatched to a
+    handset nobody holds; their accepted work goes to others, work in progress stays),
+    which also ends the handset's live feed at once. A new token for the person
+    (`staysync handset-token`, into the roster) works after the next start; then put
+    them back on duty."""
     gateway.tasks.person(staff_id)  # 404 for someone not on the roster
-    return await gateway.handsets.revoke(staff_id)
+    revocation = await gateway.handsets.revoke(staff_id)
+    await gateway.tasks.set_duty(staff_id, on_duty=False)
+    return revocation

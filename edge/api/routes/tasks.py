@@ -18,6 +18,7 @@ from edge.dispatch.model import Id, Task, TaskStatus
 from edge.dispatch.service import TaskRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Depends(identify)])
+HANDSET_REQUEST_ID_MAX = 128  # as `TaskRequest.request_id`
 
 
 class StaffAction(BaseModel):
@@ -38,8 +39,23 @@ class CancelRequest(BaseModel):
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "this request id was seen before: its task"}},
 )
-async def submit(request: TaskRequest, gateway: GatewayDep, response: Response) -> Task:
-    """Open a task (201), durably; the same request id again answers its task (200)."""
+async def submit(
+    request: TaskRequest, gateway: GatewayDep, caller: CallerDep, response: Response
+) -> Task:
+    """Open a task (201), durably; the same request id again answers its task (200).
+
+    A handset's request ids live in its person's own namespace (``handset:<staff>:<id>``
+    on the task): it can neither read another's task by reusing its id, nor take an id
+    the gateway itself will use (preparation, offers, confirmations)."""
+    if caller.staff_id is not None:
+        prefix = f"handset:{caller.staff_id}:"
+        room = HANDSET_REQUEST_ID_MAX - len(prefix)
+        if len(request.request_id) > room:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                f"a handset's request_id may have at most {room} characters",
+            )
+        request = request.model_copy(update={"request_id": prefix + request.request_id})
     task, created = await gateway.tasks.submit(request)
     if not created:
         response.status_code = status.HTTP_200_OK
