@@ -320,6 +320,10 @@ class SimulatedRoom:
         self._thermal.set_control(mode or self._thermal.mode, setpoint_c)
         self._publish_state(Device.THERMOSTAT)
 
+    def update_thermostat_firmware(self, modes: frozenset[HvacMode]) -> None:
+        """A firmware update: from now on the thermostat takes these modes."""
+        self._devices.thermostat_modes = modes
+
     def guest_presses_service(self, *, dnd: bool | None = None, mur: bool | None = None) -> None:
         self._devices.guest_presses_service(dnd=dnd, mur=mur)
         self._publish_state(Device.SERVICE)

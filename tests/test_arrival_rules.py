@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from edge.api import create_app
+from edge.arrival import service
 from edge.arrival.learning import RoomLearning
 from edge.arrival.room_choice import RecommendationStatus
 from edge.arrival.service import PmsRefused
@@ -491,8 +492,9 @@ async def test_a_command_lost_to_an_offline_room_is_sent_again(
 
 
 async def test_a_thermostat_that_refuses_standby_gets_eco_and_the_stay_settles(
-    broker_address: BrokerAddress, tmp_path: Path
+    broker_address: BrokerAddress, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(service, "STANDBY_RETRY_S", 300.0)  # five hotel minutes, not a day
     property_id = unique_property_id("oldfw")
     clock = SimulatedClock(start=at(13), speed=60.0)
     layout = PropertyLayout.generate(property_id, 2)
@@ -534,6 +536,12 @@ async def test_a_thermostat_that_refuses_standby_gets_eco_and_the_stay_settles(
             await gateway.arrivals.tick()
             await gateway.arrivals.tick()
             assert len([n for n in record.notes if "refused standby" in n]) == sent
+            # Updated firmware: asked again once the retry time is up, it takes standby.
+            sim.room("101").update_thermostat_firmware(frozenset(HvacMode))
+            await eventually(
+                lambda: sim.room("101").thermostat.mode is HvacMode.STANDBY,
+                "standby once the thermostat takes it",
+            )
 
 
 async def test_stays_that_ended_long_ago_are_forgotten(

@@ -590,8 +590,12 @@ class ArrivalService:
         if record.reservation_id in self._quiet:
             return
         if _settled(record) and self._applied(record):
-            self._quiet.add(record.reservation_id)  # ended, and its room shows it
-            return
+            refused = self._standby_refused(record)
+            if refused is None:
+                self._quiet.add(record.reservation_id)  # ended, and its room shows it
+                return
+            if now - refused < STANDBY_RETRY_S:
+                return  # eco, since its thermostat refused standby; asked again later
         before = _fingerprint(record)
         await self._side_effects(record, now)
         if record.status is StayStatus.RESERVED and record.planned_room_id is not None:
@@ -938,11 +942,19 @@ class ArrivalService:
 
     def _unsold_mode(self, room_id: str, now: float) -> HvacMode:
         """Standby for an unsold room, or eco where the thermostat refused standby lately
-        (tried again a day later: its firmware may have been updated)."""
+        (asked again a day later: its firmware may have been updated)."""
         refused = self._no_standby.get(room_id)
         if refused is not None and now - refused < STANDBY_RETRY_S:
             return HvacMode.ECO
+        self._no_standby.pop(room_id, None)  # a refusal again puts it back
         return HvacMode.STANDBY
+
+    def _standby_refused(self, record: StayRecord) -> float | None:
+        """When the thermostat of an ended stay's room, left in eco, refused standby."""
+        intent = record.intent
+        if intent is None or intent.mode is not HvacMode.ECO or record.status in _ACTIVE:
+            return None
+        return self._no_standby.get(intent.room_id)
 
     async def _send(
         self,
