@@ -245,18 +245,23 @@ def test_orders_are_batched_only_when_runners_are_short() -> None:
     assert plan(far, one) == {1: "server-1"}
 
 
+def _make_up_and_amenities() -> tuple[DispatchState, Staff, Task]:
+    """A room make-up and amenities a floor above; housekeeper a free, b free in 300 s."""
+    make_up = task(1, "make_up_room", "301", created=NOW - 120)
+    amenities = task(2, "amenities", "401", created=NOW - 60)
+    free = person("a", frozenset({HK}), "101")
+    busy, work = _busy("b", frozenset({HK}), "410", 9)
+    work = work.model_copy(update={"started_at": NOW - CATALOGUE["make_up_room"].service_s + 300})
+    return DispatchState([make_up, amenities, work], [free, busy]), busy, work
+
+
 def test_no_guest_is_batched_behind_a_room_make_up_when_someone_comes_sooner() -> None:
     """Amenities a floor above a room make-up, one housekeeper free and another free in
     five minutes (beyond the planning horizon, so the skill counts as pressed). Batched,
     the amenities would wait out the 20-minute make-up (seed 11, 08:05: 20.5 min where
     greedy took 4.4); they wait for the second housekeeper instead. Batches that pay
     still form: `test_orders_are_batched_only_when_runners_are_short`."""
-    make_up = task(1, "make_up_room", "301", created=NOW - 120)
-    amenities = task(2, "amenities", "401", created=NOW - 60)
-    free = person("a", frozenset({HK}), "101")
-    busy, work = _busy("b", frozenset({HK}), "410", 9)
-    work = work.model_copy(update={"started_at": NOW - CATALOGUE["make_up_room"].service_s + 300})
-    state = DispatchState([make_up, amenities, work], [free, busy])
+    state, busy, work = _make_up_and_amenities()
     assert availability(busy, [work], NOW, TRAVEL, DispatchPolicy()).free_in_s == 300
     result = plan_round(state, NOW, TRAVEL, DispatchPolicy())
     assert {i: t.staff_id for t in result.trips for i in t.task_ids} == {1: "a"}
@@ -488,12 +493,7 @@ def test_past_the_weighing_cap_a_pool_merges_on_pressure_alone() -> None:
     """The merge of `test_no_guest_is_batched_behind_a_room_make_up_when_someone_comes_
     sooner` is refused when weighed, and made on pressure alone when the pool is longer
     than `weigh_merges_up_to` (weighing schedules the pool twice per candidate merge)."""
-    make_up = task(1, "make_up_room", "301", created=NOW - 120)
-    amenities = task(2, "amenities", "401", created=NOW - 60)
-    free = person("a", frozenset({HK}), "101")
-    busy, work = _busy("b", frozenset({HK}), "410", 9)
-    work = work.model_copy(update={"started_at": NOW - CATALOGUE["make_up_room"].service_s + 300})
-    state = DispatchState([make_up, amenities, work], [free, busy])
+    state, _, _ = _make_up_and_amenities()
     weighed = plan_round(state, NOW, TRAVEL, DispatchPolicy())
     assert [t.task_ids for t in weighed.trips] == [(1,)]
     capped = plan_round(state, NOW, TRAVEL, DispatchPolicy(weigh_merges_up_to=1))
