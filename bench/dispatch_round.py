@@ -4,9 +4,10 @@ the same run.
 
 Run as ``python -m bench.dispatch_round``. Pools of waiting housekeeping tasks (the
 worst case for weighing merges: every task competes for the same people) in 120 rooms
-of a 400-room property, with 18 and 60 people on duty; median of 5 rounds each. Figures
+of a 400-room property, with idle people and people busy on accepted work; median of 5
+rounds each. Figures
 only, no goal: the round runs off the event loop, and the table shows where the cap on
-weighing (`DispatchPolicy.weigh_merges_up_to`) keeps it.
+weighing (`DispatchPolicy.weigh_merges_budget`) keeps it.
 """
 
 from __future__ import annotations
@@ -20,15 +21,24 @@ import time
 from edge.assignment import warm_up
 from edge.dispatch.catalogue import CATALOGUE
 from edge.dispatch.dispatcher import DispatchState, plan_round
-from edge.dispatch.model import Skill, Staff, Task
+from edge.dispatch.model import Skill, Staff, Task, TaskStatus
 from edge.dispatch.policy import DispatchPolicy
 from edge.dispatch.travel import TravelModel
 from shared.layout import PropertyLayout
 
 NOW = 100_000.0
 KINDS = ("extra_pillow", "amenities", "make_up_room")
-POOLS = (20, 40, 41, 120, 300)
-STAFF = (18, 60)
+# (waiting, idle people, busy people): weighing runs only when tasks outnumber the people
+# free soon; busy people are scheduled by the estimate too.
+CASES = (
+    (20, 18, 0),
+    (40, 18, 0),
+    (40, 39, 0),
+    (40, 18, 100),
+    (40, 39, 200),
+    (120, 18, 0),
+    (300, 60, 0),
+)
 ROUNDS = 5
 
 
@@ -43,22 +53,33 @@ def _task(i: int, kind: str, room: str) -> Task:
     )  # fmt: skip
 
 
-def _state(travel: TravelModel, tasks: int, staff: int) -> DispatchState:
+def _state(travel: TravelModel, tasks: int, free: int, busy: int) -> DispatchState:
+    """`tasks` waiting, `free` people on duty and idle, `busy` more on accepted make-ups."""
     rng = random.Random(1)
     rooms = travel.layout.room_ids
     pool = [_task(i + 1, rng.choice(KINDS), rng.choice(rooms[:120])) for i in range(tasks)]
     people = []
-    for i in range(staff):
+    for i in range(free + busy):
         place = travel.room(rooms[(i * 7) % len(rooms)])
-        people.append(
-            Staff(
-                id=f"s{i}",
-                skills=frozenset({Skill.HOUSEKEEPING}),
-                on_duty=True,
-                floor=place.floor,
-                position_m=place.position_m,
-            )
+        person = Staff(
+            id=f"s{i}",
+            skills=frozenset({Skill.HOUSEKEEPING}),
+            on_duty=True,
+            floor=place.floor,
+            position_m=place.position_m,
         )
+        people.append(person)
+        if i >= free:
+            work = _task(10_000 + i, "make_up_room", rooms[399 - i % 200])
+            pool.append(
+                work.model_copy(
+                    update={
+                        "status": TaskStatus.ACCEPTED,
+                        "staff_id": person.id,
+                        "trip_id": work.id,
+                    }
+                )
+            )
     return DispatchState(pool, people)
 
 
@@ -76,14 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     travel = TravelModel(PropertyLayout.generate("bench-round", 400))
     policy = DispatchPolicy()
-    print(f"plan_round, median of {ROUNDS} (ms); merges weighed up to {policy.weigh_merges_up_to}")
-    print(f"{'waiting':>8} {'staff':>6} {'as run':>9} {'pressure alone':>15} {'ratio':>7}")
-    for staff in STAFF:
-        for tasks in POOLS:
-            state = _state(travel, tasks, staff)
-            ours = _median_ms(state, travel, policy)
-            plain = _median_ms(state, travel, DispatchPolicy(weigh_merges_up_to=0))
-            print(f"{tasks:>8} {staff:>6} {ours:>9.1f} {plain:>15.1f} {ours / plain:>7.1f}")
+    print(f"plan_round, median of {ROUNDS} (ms); weighing budget {policy.weigh_merges_budget:,}")
+    print(
+        f"{'waiting':>8} {'idle':>5} {'busy':>5} {'as run':>9} {'pressure alone':>15} {'ratio':>7}"
+    )
+    for tasks, free, busy in CASES:
+        state = _state(travel, tasks, free, busy)
+        ours = _median_ms(state, travel, policy)
+        plain = _median_ms(state, travel, DispatchPolicy(weigh_merges_budget=0))
+        print(f"{tasks:>8} {free:>5} {busy:>5} {ours:>9.1f} {plain:>15.1f} {ours / plain:>7.1f}")
     return 0
 
 

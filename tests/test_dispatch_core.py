@@ -489,12 +489,12 @@ def test_a_trip_serves_equal_ranks_first_come_first_served_not_shortest_first() 
     assert [t.id for t in trip.tasks] == [3, 1, 2]
 
 
-def test_past_the_weighing_cap_a_pool_merges_on_pressure_alone() -> None:
+def test_past_the_weighing_budget_a_pool_merges_on_pressure_alone() -> None:
     """The merge of `test_no_guest_is_batched_behind_a_room_make_up_when_someone_comes_
-    sooner` is refused when weighed, and made on pressure alone when the pool is longer
-    than `weigh_merges_up_to` (weighing schedules the pool twice per candidate merge)."""
+    sooner` is refused when weighed, and made on pressure alone once the round's
+    `weigh_merges_budget` is spent (weighing schedules the pool twice per merge)."""
     state, _, _ = _make_up_and_amenities()
     weighed = plan_round(state, NOW, TRAVEL, DispatchPolicy())
     assert [t.task_ids for t in weighed.trips] == [(1,)]
-    capped = plan_round(state, NOW, TRAVEL, DispatchPolicy(weigh_merges_up_to=1))
+    capped = plan_round(state, NOW, TRAVEL, DispatchPolicy(weigh_merges_budget=1))
     assert [t.task_ids for t in capped.trips] == [(1, 2)]

@@ -25,7 +25,7 @@ from .policy import DispatchPolicy
 from .travel import Place, TravelModel
 from .trips import Trip, plan_route
 
-__all__ = ["StaffView", "availability", "cost_matrix", "estimated_arrivals"]
+__all__ = ["BudgetedEstimate", "StaffView", "availability", "cost_matrix", "estimated_arrivals"]
 
 FloatMatrix = npt.NDArray[np.float64]
 BoolMatrix = npt.NDArray[np.bool_]
@@ -118,6 +118,27 @@ def estimated_arrivals(
         free[who] = best + route.duration_s
         at[who] = route.end
     return out
+
+
+class BudgetedEstimate:
+    """`estimated_arrivals` for one round's merge decisions, within a budget of work
+    (routes scheduled × (people considered + 25)): once spent, it answers None and the rest of
+    the round merges on pressure alone. Weighing a merge schedules the pool twice, so
+    without a bound a long backlog with many people would stall the round for seconds."""
+
+    def __init__(self, views: Sequence[StaffView], travel: TravelModel, budget: int) -> None:
+        self._views = views
+        self._travel = travel
+        self._left = budget
+
+    def __call__(self, trips: Sequence[Sequence[Task]]) -> dict[int, float] | None:
+        # A route costs about as much to plan as weighing 25 people for it.
+        work = len(trips) * (len(self._views) + 25)
+        if work > self._left:
+            self._left = 0
+            return None
+        self._left -= work
+        return estimated_arrivals(trips, self._views, self._travel)
 
 
 def _bonus(trip: Trip, now: float, policy: DispatchPolicy) -> float:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from edge.assignment import solve
 
-from .costs import StaffView, availability, cost_matrix, estimated_arrivals
+from .costs import BudgetedEstimate, StaffView, availability, cost_matrix
 from .model import COMMITTED, POOL, Skill, Staff, Task, TaskStatus
 from .policy import DispatchPolicy
 from .travel import TravelModel
@@ -157,21 +157,11 @@ def plan_round(
         if sum(t.skill is skill for t in rest) > sum(skill in s.skills for s in soon)
     )
     # ... and only where it pays (`trips._pays`): the walk a merge saves against the
-    # guest it puts behind another's service (weighed for pools up to a size).
-    everyone = list(views.values())
+    # guest it puts behind another's service, weighed within a budget of work.
+    weighers = [v for v in views.values() if v.staff.skills & pressed]
+    estimate = BudgetedEstimate(weighers, travel, policy.weigh_merges_budget)
     trips = sorted(
-        build_trips(
-            rest,
-            travel,
-            policy.capacity,
-            can_serve,
-            pressed,
-            (
-                (lambda units: estimated_arrivals(units, everyone, travel))
-                if len(rest) <= policy.weigh_merges_up_to
-                else None
-            ),
-        ),
+        build_trips(rest, travel, policy.capacity, can_serve, pressed, estimate),
         key=lambda t: t.rank,
     )
     cost, preempt = cost_matrix(trips, columns, now, travel, policy)

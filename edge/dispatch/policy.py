@@ -24,11 +24,11 @@ class DispatchPolicy:
     # A person still busy for at most this long may be planned for their next trip; a
     # later round may still move it to someone else until they accept.
     horizon_s: float = 60.0
-    # Waiting tasks up to which another room's task joins a trip only if the merge pays
-    # (`trips._pays`, which schedules the pool twice per candidate: its cost grows with
-    # the cube of the pool); a longer backlog is pressure by any measure and merges on
-    # pressure alone (`python -m bench.dispatch_round`).
-    weigh_merges_up_to: int = 40
+    # Another room's task joins a trip only if the merge pays (`trips._pays`), weighed
+    # within this much work per round (routes scheduled × (people considered + 25); each
+    # candidate merge schedules the pool twice); past it, merges go on pressure alone
+    # (`python -m bench.dispatch_round` shows a round's time against that).
+    weigh_merges_budget: int = 20_000
     load_weight_s: float = 15.0  # per task the person has accepted and not finished
     stickiness_s: float = 30.0  # keep an unaccepted plan unless another is this much better
     declined_penalty_s: float = 1800.0  # per task the person let time out (see costs)

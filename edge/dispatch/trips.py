@@ -44,7 +44,7 @@ CanServe = Callable[[frozenset[Skill], frozenset[str]], bool]
 # Estimated seconds from now until someone is in each task's room (by task id) if these
 # trips were served in rank order, each by whoever reaches it first (see
 # `costs.estimated_arrivals`).
-Estimate = Callable[[Sequence[Sequence[Task]]], Mapping[int, float]]
+Estimate = Callable[[Sequence[Sequence[Task]]], Mapping[int, float] | None]  # None: no time
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +232,8 @@ def _pays(
     rest = [[t] for t in later if t.skill in skills]
     merged = estimate([*others, [*group.tasks, task], *rest])
     alone = estimate([*others, group.tasks, [task], *rest])
+    if merged is None or alone is None:
+        return True  # the round's budget for weighing is spent: pressure decides
     if sum(merged.values()) < sum(alone.values()):
         return True
     before, solo, both = (
