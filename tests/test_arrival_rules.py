@@ -458,6 +458,40 @@ async def test_holds_keep_to_other_stays_nights_and_to_each_other(
         assert (held["T1"], held["T2"], held["Y"]) == ("102", None, None)
 
 
+async def test_a_longer_stay_is_not_recommended_a_room_booked_for_its_later_nights(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    """The quiet room it wishes for is free tonight but booked from tomorrow: a three-night
+    guest gets another room held, not that one recommended for ever and never held."""
+    property_id = unique_property_id("nights")
+    layout = PropertyLayout(
+        property_id=property_id,
+        rooms=(_room("101", 1, 5, "standard", quiet=True), _room("102", 1, 10, "standard")),
+    )
+    clock = ManualClock(start=at(10))
+    settings = fast_settings(property_id, broker_address, tmp_path, 2)
+    async with Gateway(settings, clock, layout=layout) as gateway:
+        arrivals = gateway.arrivals
+        await gateway.profiles.record("G-Q", "room.quiet", "quiet", ObservationKind.DECLARED, "b")
+        for event in (
+            ReservationCreated(
+                event_id="f1", ts=at(8), reservation_id="F", room_id="101", eta=at(39),
+                nights=1,
+            ),
+            ReservationCreated(
+                event_id="m1", ts=at(8), reservation_id="M", room_type="standard", eta=at(14),
+                nights=3, loyalty_id="G-Q",
+            ),
+        ):  # fmt: skip
+            await arrivals.handle(event)
+        await arrivals.tick()
+        stay = arrivals.stay("M")
+        assert stay is not None
+        assert stay.held_room_id == "102"
+        rooms = {r.reservation_id: r for r in await arrivals.recommend_rooms()}
+        assert rooms["M"].missed  # the quiet wish, which no room free for all three nights meets
+
+
 async def test_a_command_lost_to_an_offline_room_is_sent_again(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:

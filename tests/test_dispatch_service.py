@@ -467,6 +467,26 @@ async def test_work_in_progress_of_someone_dropped_from_the_roster_is_requeued(
         assert moved.history[-2].reason == "a is no longer on the roster"
 
 
+async def test_a_lost_handset_takes_its_person_off_duty_and_the_supervisor_follows_up(
+    tmp_path: Path,
+) -> None:
+    roster = [staff("a", frozenset({HK}), "502"), staff("b", frozenset({HK}), "1040")]
+    async with service(tmp_path, roster) as svc:
+        await svc.set_duty("b", False)
+        first, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
+        await assigned(svc, first.id, "a")
+        await svc.accept(first.id, "a")
+        await svc.start_task(first.id, "a")
+        with svc.subscribe() as events:
+            started = await svc.handset_lost("a")
+            notices = [(e.to, e.message) for e in drain(events) if e.kind is EventKind.NOTIFY]
+        assert [t.id for t in started] == [first.id]
+        assert not svc.person("a").on_duty
+        assert svc.get(first.id).status is TaskStatus.IN_PROGRESS  # still theirs
+        assert [to for to, _ in notices] == ["supervisor"]
+        assert "handset was revoked" in (notices[0][1] or "")
+
+
 def test_requests_with_an_unbounded_due_time_or_a_contradicting_skill_are_refused() -> None:
     for due in (float("inf"), float("nan"), 7 * 86_400 + 1, 0):
         with pytest.raises(ValidationError, match="due_in_s"):

@@ -212,10 +212,13 @@ async def test_a_handset_signs_in_its_person_and_acts_only_for_them(
             # answers that task nor takes the id from the gateway.
             system = {"request_id": "confirm:R-1001", "room_id": "106", "kind": "tv_help"}
             theirs = (await operator.post("/tasks", json=system)).json()
-            probe = await handset.post("/tasks", json={**system, "room_id": "101"})
+            probe = await handset.post("/tasks", json={**system, "room_id": "101", "source": "pms"})
             assert probe.status_code == 201, probe.text
             assert probe.json()["id"] != theirs["id"]
             assert probe.json()["request_id"] == "handset:anna:confirm:R-1001"
+            assert probe.json()["source"] == "handset"  # whatever it claims
+            linked = {**system, "request_id": "l1", "preference_id": "room.quiet"}
+            assert (await handset.post("/tasks", json=linked)).status_code == 403
             assert "106" not in probe.text
             again = await operator.post("/tasks", json=system)
             assert (again.status_code, again.json()["id"]) == (200, theirs["id"])

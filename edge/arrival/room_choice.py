@@ -155,6 +155,8 @@ class Arrival(_Frozen):
     eta: Timestamp  # POSIX seconds
     tier: LoyaltyTier = LoyaltyTier.NONE
     wishes: RoomWishes = RoomWishes()
+    # Rooms free tonight that another stay has during this arrival's later nights.
+    unavailable: frozenset[RoomId] = frozenset()
 
 
 class FreeRoom(_Frozen):
@@ -433,6 +435,11 @@ def build_costs(
     small *= a_tier[:, None]
     small[(a_type[:, None] != p_type[None, :]) | ~p_scheduled[None, :]] = np.inf
     cost: FloatMatrix = np.take(small, room_profile, axis=1)
+    column = {r.room_id: j for j, r in enumerate(cols)}
+    for i, a in enumerate(rows):
+        for room_id in a.unavailable:
+            if room_id in column:
+                cost[i, column[room_id]] = np.inf
 
     cost += _waiting_costs(a_eta, a_tier, cols)
     return CostMatrix(rows, cols, cost, span)

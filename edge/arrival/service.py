@@ -115,6 +115,7 @@ PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel ti
 REFRESHES_PER_TICK = 25  # stale caches re-read per tick at most (first reads always)
 STANDBY_RETRY_S = 86_400.0  # a thermostat that refused standby is asked again after this
 STALE_HOLD_S = 86_400.0  # a hold for a guest this long past the ETA is given up
+GIVE_UP_AFTER = 3  # an ended stay's setback that failed this often is not sent again
 MAX_ETA_DISTANCE_S = 400 * 86_400.0
 PRUNE_EVERY_S = 3600.0
 
@@ -207,6 +208,7 @@ class ArrivalService:
         self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
         self._no_standby: dict[str, float] = {}  # room -> when its thermostat refused standby
         self._quiet: set[str] = set()  # ended stays with nothing left to do or to watch
+        self._undelivered: dict[str, int] = {}  # ended stay -> its setbacks that failed
         self._pruned_at = 0.0
         self._refresh_budget = REFRESHES_PER_TICK
 
@@ -214,8 +216,13 @@ class ArrivalService:
 
     @property
     def faults(self) -> list[str]:
-        """What is wrong for /health: a stopped planner, stays whose planning fails."""
-        failing = [f"stay {rid}: {why}" for rid, why in sorted(self._failing.items())]
+        """What is wrong for /health (which anyone on the network may read: no
+        reservation ids): a stopped planner, how many stays cannot be planned."""
+        failing = (
+            [f"planning fails for {len(self._failing)} stays (their notes say why: GET /stays)"]
+            if self._failing
+            else []
+        )
         holds = [self._stopped_holds] if self._stopped_holds else []
         return [*self._stopped, *holds, *failing]
 
@@ -919,6 +926,16 @@ class ArrivalService:
             command = None  # pruned from the journal: long gone
         if command is None or command.status is CommandStatus.FAILED:
             why = command.reason if command is not None else "unknown"
+            if record.status not in _ACTIVE:
+                failed = self._undelivered[record.reservation_id] = (
+                    self._undelivered.get(record.reservation_id, 0) + 1
+                )
+                if failed >= GIVE_UP_AFTER:
+                    # An ended stay's setback to a thermostat gone for good: stop asking
+                    # (the room's next stay commands it afresh).
+                    record.note(f"{intent.room_id}: thermostat not answering; left as it is")
+                    self._quiet.add(record.reservation_id)
+                    return
             if intent.mode is HvacMode.STANDBY:
                 # An older thermostat refuses a mode it does not know (or drops it
                 # unanswered): eco is the deepest setback it takes.
@@ -935,10 +952,9 @@ class ArrivalService:
         if intent is None or self._holder(intent.room_id, record) is not None:
             return True  # nothing sent, or the room is another stay's now
         thermostat = self._twin.room(intent.room_id).thermostat
-        return thermostat is not None and (thermostat.mode, thermostat.setpoint_c) == (
-            intent.mode,
-            intent.setpoint_c,
-        )
+        if thermostat is None:
+            return True  # a room without a thermostat the twin knows: nothing to see
+        return (thermostat.mode, thermostat.setpoint_c) == (intent.mode, intent.setpoint_c)
 
     def _unsold_mode(self, room_id: str, now: float) -> HvacMode:
         """Standby for an unsold room, or eco where the thermostat refused standby lately
@@ -954,6 +970,8 @@ class ArrivalService:
         intent = record.intent
         if intent is None or intent.mode is not HvacMode.ECO or record.status in _ACTIVE:
             return None
+        if self._holder(intent.room_id, record) is not None:
+            return None  # let again: its next check-out asks for standby
         return self._no_standby.get(intent.room_id)
 
     async def _send(
@@ -1016,12 +1034,14 @@ class ArrivalService:
         end = datetime.combine(day + timedelta(days=1), time(0, 0), self._zone).timestamp()
         arrivals: list[Arrival] = []
         pins: list[Pin] = []
+        occupied = self._occupancy()
         for record in list(self._stays.values()):  # a PMS event may arrive meanwhile
             if not (record.status is StayStatus.RESERVED and record.room_id is None):
                 continue
             if record.room_type is None or not start <= record.eta < end:
                 continue
             prefs = await self._preferences(record)
+            arrives, leaves = self._span(record)
             arrivals.append(
                 Arrival(
                     reservation_id=record.reservation_id,
@@ -1029,6 +1049,14 @@ class ArrivalService:
                     eta=record.eta,
                     tier=LoyaltyTier(record.loyalty_tier or LoyaltyTier.NONE.value),
                     wishes=wishes_from_preferences({k: p.value for k, p in prefs.items()}),
+                    unavailable=frozenset(
+                        room
+                        for room, spans in occupied.items()
+                        if any(
+                            rid != record.reservation_id and s0 < leaves and arrives < s1
+                            for s0, s1, rid in spans
+                        )
+                    ),
                 )
             )
             if record.pinned_room_id is not None:
@@ -1053,11 +1081,6 @@ class ArrivalService:
             check_out_time=self.config.check_out_time,
             turnaround_s=self.config.turnaround_s,
         )
-        # Held or pinned for a stay of another day that overlaps this one (an arrival
-        # after midnight, a booking of yesterday's still waiting): not free.
-        pinned = {p.room_id for p in pins}
-        taken = self._taken_on(day, {a.reservation_id for a in arrivals}) - pinned
-        rooms = [r for r in rooms if r.room_id not in taken]
         floors = (
             min(r.floor for r in self._layout.rooms),
             max(r.floor for r in self._layout.rooms),
@@ -1176,20 +1199,15 @@ class ArrivalService:
         leave = self._local(start).date() + timedelta(days=max(1, record.nights))
         return start, datetime.combine(leave, self.config.check_out_time, self._zone).timestamp()
 
-    def _taken_on(self, day: date, arrivals: set[str]) -> set[str]:
-        """Rooms that other stays (not the day's bookings of a room type) have, hold or
-        were pinned for some time between that day's check-out time and the next day's."""
-        start = datetime.combine(day, self.config.check_out_time, self._zone).timestamp()
-        end = start + 86_400.0
-        taken: set[str] = set()
+    def _occupancy(self) -> dict[str, list[tuple[float, float, str]]]:
+        """Per room, the spans of the active stays that have it (from the PMS), were
+        pinned to it or hold it: (start, end, reservation id)."""
+        occupied: dict[str, list[tuple[float, float, str]]] = {}
         for r in self._stays.values():
             room = r.planned_room_id
-            if room is None or r.status not in _ACTIVE or r.reservation_id in arrivals:
-                continue
-            other_start, other_end = self._span(r)
-            if other_start < end and start < other_end:
-                taken.add(room)
-        return taken
+            if room is not None and r.status in _ACTIVE:
+                occupied.setdefault(room, []).append((*self._span(r), r.reservation_id))
+        return occupied
 
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self._zone)

@@ -508,6 +508,26 @@ class TaskService:
         self._wake.set()
         return self._staff[staff_id]
 
+    async def handset_lost(self, staff_id: str) -> list[Task]:
+        """A person's handset was revoked: off duty (nothing more is dispatched to a
+        device nobody holds; accepted work goes to others), and the supervisor is told
+        of the work they had started, which stays theirs (they may well be at it)."""
+        await self.set_duty(staff_id, on_duty=False)
+        started = [
+            t
+            for t in self._open_tasks()
+            if t.staff_id == staff_id and t.status is TaskStatus.IN_PROGRESS
+        ]
+        now = self.clock.now()
+        for task in started:
+            self._notify(
+                "supervisor",
+                f"{staff_id}'s handset was revoked with task {task.id} ({task.kind}, room "
+                f"{task.room_id}) in progress: follow up with them in person",
+                now,
+            )
+        return started
+
     def _mine(self, task_id: int, staff_id: str, to: TaskStatus) -> tuple[Task, Staff]:
         task = self.get(task_id)
         person = self.person(staff_id)

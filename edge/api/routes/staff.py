@@ -50,11 +50,11 @@ async def revoke_handset(
 ) -> Revocation:
     """A lost or stolen handset: its token stops working at once, for good, restarts
     included. Operator only. The person goes off duty (nothing is dispatched to a
-    handset nobody holds; their accepted work goes to others, work in progress stays),
-    which also ends the handset's live feed at once. A new token for the person
-    (`staysync handset-token`, into the roster) works after the next start; then put
-    them back on duty."""
+    handset nobody holds; their accepted work goes to others, work in progress stays
+    theirs and the supervisor is told), which also ends the handset's live feed at
+    once. A new token for the person (`staysync handset-token`, into the roster) works
+    after the next start; then put them back on duty."""
     gateway.tasks.person(staff_id)  # 404 for someone not on the roster
     revocation = await gateway.handsets.revoke(staff_id)
-    await gateway.tasks.set_duty(staff_id, on_duty=False)
+    await gateway.tasks.handset_lost(staff_id)
     return revocation

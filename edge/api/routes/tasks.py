@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from edge.api.deps import CallerDep, GatewayDep, identify
-from edge.dispatch.model import Id, Task, TaskStatus
+from edge.dispatch.model import Id, Source, Task, TaskStatus
 from edge.dispatch.service import TaskRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Depends(identify)])
@@ -46,7 +46,8 @@ async def submit(
 
     A handset's request ids live in its person's own namespace (``handset:<staff>:<id>``
     on the task): it can neither read another's task by reusing its id, nor take an id
-    the gateway itself will use (preparation, offers, confirmations)."""
+    the gateway itself will use (preparation, offers, confirmations). Its tasks' source
+    is ``handset``, and it may not link them to guests' preferences."""
     if caller.staff_id is not None:
         prefix = f"handset:{caller.staff_id}:"
         room = HANDSET_REQUEST_ID_MAX - len(prefix)
@@ -55,7 +56,16 @@ async def submit(
                 status.HTTP_422_UNPROCESSABLE_ENTITY,
                 f"a handset's request_id may have at most {room} characters",
             )
-        request = request.model_copy(update={"request_id": prefix + request.request_id})
+        if request.preference_id is not None or request.relevance is not None:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "a handset may not link a task to a guest's preference: the gateway does",
+            )
+        # What a handset raises is its person's: not the PMS's, a guest's or the
+        # predictor's (which would change how do-not-disturb treats it).
+        request = request.model_copy(
+            update={"request_id": prefix + request.request_id, "source": Source.HANDSET}
+        )
     task, created = await gateway.tasks.submit(request)
     if not created:
         response.status_code = status.HTTP_200_OK
