@@ -578,6 +578,42 @@ async def test_a_thermostat_that_refuses_standby_gets_eco_and_the_stay_settles(
             )
 
 
+async def test_an_ended_stay_stops_asking_a_thermostat_gone_for_good(
+    broker_address: BrokerAddress, tmp_path: Path
+) -> None:
+    property_id = unique_property_id("gone")
+    clock = SimulatedClock(start=at(13), speed=60.0)
+    layout = PropertyLayout.generate(property_id, 2)
+    settings = fast_settings(property_id, broker_address, tmp_path, 2, command_timeout_s=1.0)
+    sim = SimulatedProperty(property_id, layout.room_ids, broker_address, clock, seed=5, config=SIM)
+    async with sim:
+        await sim.wait_connected(timeout=WAIT_S)
+        async with Gateway(settings, clock, layout=layout) as gateway:
+            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
+            now = clock.now()
+            for event in (
+                ReservationCreated(
+                    event_id="g1", ts=now, reservation_id="G", room_id="102", eta=now,
+                    nights=1,
+                ),
+                CheckedIn(event_id="g2", ts=now, reservation_id="G", room_id="102"),
+            ):  # fmt: skip
+                await gateway.arrivals.handle(event)
+            await sim.room("102").crash()  # and never comes back
+            await gateway.arrivals.handle(
+                CheckedOut(event_id="g3", ts=clock.now(), reservation_id="G")
+            )
+            record = gateway.arrivals.stay("G")
+            assert record is not None
+            await eventually(
+                lambda: any("not answering" in n for n in record.notes), "given up", 30.0
+            )
+            failed = sum("failed" in n or "refused" in n for n in record.notes)
+            for _ in range(3):
+                await gateway.arrivals.tick()
+            assert sum("failed" in n or "refused" in n for n in record.notes) == failed
+
+
 async def test_stays_that_ended_long_ago_are_forgotten(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:
