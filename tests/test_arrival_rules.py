@@ -578,9 +578,13 @@ async def test_a_thermostat_that_refuses_standby_gets_eco_and_the_stay_settles(
             )
 
 
-async def test_an_ended_stay_stops_asking_a_thermostat_gone_for_good(
-    broker_address: BrokerAddress, tmp_path: Path
+async def test_an_ended_stay_asks_a_thermostat_gone_for_hours_only_now_and_then(
+    broker_address: BrokerAddress, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every failed ask is a command and a note: after `GIVE_UP_AFTER_S` of failures an
+    ended stay asks only every `RECHECK_S`, and sets the room back once it answers."""
+    monkeypatch.setattr(service, "GIVE_UP_AFTER_S", 120.0)  # hotel seconds, not hours
+    monkeypatch.setattr(service, "RECHECK_S", 240.0)
     property_id = unique_property_id("gone")
     clock = SimulatedClock(start=at(13), speed=60.0)
     layout = PropertyLayout.generate(property_id, 2)
@@ -599,19 +603,33 @@ async def test_an_ended_stay_stops_asking_a_thermostat_gone_for_good(
                 CheckedIn(event_id="g2", ts=now, reservation_id="G", room_id="102"),
             ):  # fmt: skip
                 await gateway.arrivals.handle(event)
-            await sim.room("102").crash()  # and never comes back
+            await sim.room("102").crash()
             await gateway.arrivals.handle(
                 CheckedOut(event_id="g3", ts=clock.now(), reservation_id="G")
             )
             record = gateway.arrivals.stay("G")
             assert record is not None
             await eventually(
-                lambda: any("not answering" in n for n in record.notes), "given up", 30.0
+                lambda: any("not answering" in n for n in record.notes), "resting", 30.0
             )
-            failed = sum("failed" in n or "refused" in n for n in record.notes)
-            for _ in range(3):
-                await gateway.arrivals.tick()
-            assert sum("failed" in n or "refused" in n for n in record.notes) == failed
+            # Resting: no command for a while, though the ticks go on.
+            rested_at = clock.now()
+            asked = sum("failed" in n for n in record.notes)
+            assert record.intent is not None
+            command = record.intent.command_id
+            await clock.sleep(150.0)
+            assert clock.now() - rested_at < 240.0
+            assert sum("failed" in n for n in record.notes) == asked
+            assert record.intent is not None
+            assert record.intent.command_id == command  # nothing sent meanwhile
+            # Back: at the next ask the room takes its setback and the stay rests for good.
+            await sim.room("102").reconnect()
+            await eventually(
+                lambda: sim.room("102").thermostat.mode is HvacMode.STANDBY,
+                "the setback once the thermostat answers",
+                30.0,
+            )
+            assert not any("refused standby" in n for n in record.notes)
 
 
 async def test_stays_that_ended_long_ago_are_forgotten(

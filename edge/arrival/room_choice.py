@@ -117,6 +117,8 @@ WISH_WEIGHTS: Final[Mapping[str, int]] = {
 # 16 × 4 = 64 per arrival: 1,500 arrivals), so no wish is bought with a wait.
 LATE_COST: Final = 100_000
 LATE_MINUTES_CAP: Final = 7 * 24 * 60  # keeps costs bounded whatever ready_at says
+# A room another stay has during this arrival's later nights: worse than any wait.
+UNAVAILABLE_COST: Final = 1_000 * LATE_COST
 LIFT_NEAR_M: Final = 15.0  # the first three doors from the lifts hear them
 
 
@@ -435,11 +437,14 @@ def build_costs(
     small *= a_tier[:, None]
     small[(a_type[:, None] != p_type[None, :]) | ~p_scheduled[None, :]] = np.inf
     cost: FloatMatrix = np.take(small, room_profile, axis=1)
+    # Booked during a later night: dearer than any wait, but not infeasible, so that who
+    # gets a room of the type stays first come, first served (`_first_come` counts rooms
+    # per type); the gateway does not hold such a room (`ArrivalService._claimed`).
     column = {r.room_id: j for j, r in enumerate(cols)}
     for i, a in enumerate(rows):
         for room_id in a.unavailable:
             if room_id in column:
-                cost[i, column[room_id]] = np.inf
+                cost[i, column[room_id]] += UNAVAILABLE_COST
 
     cost += _waiting_costs(a_eta, a_tier, cols)
     return CostMatrix(rows, cols, cost, span)

@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from edge.commands import CommandManager, CommandStatus
+from edge.commands import REFUSED, CommandManager, CommandStatus
 from edge.dispatch.model import Skill, Source, TaskStatus
 from edge.dispatch.service import TaskRequest, TaskService
 from edge.errors import EdgeError
@@ -83,7 +83,7 @@ from shared.topics import Device
 
 from .behaviour import guest_setting, hold, learned
 from .learning import RoomLearning
-from .precondition import DEFAULT_HORIZON_S, plan_preconditioning
+from .precondition import DEFAULT_HORIZON_S, format_duration, plan_preconditioning
 from .room_choice import (
     Arrival,
     LoyaltyTier,
@@ -115,7 +115,9 @@ PREFS_TTL_S = 600.0  # preferences re-read at most this often per stay (hotel ti
 REFRESHES_PER_TICK = 25  # stale caches re-read per tick at most (first reads always)
 STANDBY_RETRY_S = 86_400.0  # a thermostat that refused standby is asked again after this
 STALE_HOLD_S = 86_400.0  # a hold for a guest this long past the ETA is given up
-GIVE_UP_AFTER = 3  # an ended stay's setback that failed this often is not sent again
+# An ended stay's setback undelivered this long (a thermostat gone): asked hourly only.
+GIVE_UP_AFTER_S = 6 * 3600.0
+RECHECK_S = 3600.0
 MAX_ETA_DISTANCE_S = 400 * 86_400.0
 PRUNE_EVERY_S = 3600.0
 
@@ -208,7 +210,8 @@ class ArrivalService:
         self._prefs: dict[str, tuple[float, dict[str, Preference]]] = {}  # cache, by stay
         self._no_standby: dict[str, float] = {}  # room -> when its thermostat refused standby
         self._quiet: set[str] = set()  # ended stays with nothing left to do or to watch
-        self._undelivered: dict[str, int] = {}  # ended stay -> its setbacks that failed
+        self._undelivered: dict[str, float] = {}  # ended stay -> its first failed setback
+        self._resting: dict[str, float] = {}  # ended stay -> when to ask its room again
         self._pruned_at = 0.0
         self._refresh_budget = REFRESHES_PER_TICK
 
@@ -352,6 +355,7 @@ class ArrivalService:
                 raise
             self._prefs.pop(record.reservation_id, None)
             self._quiet.discard(record.reservation_id)
+            self._resting.pop(record.reservation_id, None)
         self._wake.set()
         return PmsResult(outcome=outcome.kind, stay=record)
 
@@ -549,6 +553,8 @@ class ArrivalService:
                 self._stays.pop(reservation_id, None)
                 self._prefs.pop(reservation_id, None)
                 self._quiet.discard(reservation_id)
+                self._undelivered.pop(reservation_id, None)
+                self._resting.pop(reservation_id, None)
             log.info("arrival: forgot %d stays that ended long ago", len(old))
         self._pruned_at = now
 
@@ -594,9 +600,23 @@ class ArrivalService:
             raise
 
     async def _plan(self, record: StayRecord, now: float) -> None:
-        if record.reservation_id in self._quiet:
+        rid = record.reservation_id
+        if rid in self._quiet:
+            return
+        resting = self._resting.get(rid)
+        if resting is not None:
+            intent = record.intent
+            if now < resting or intent is None:
+                return
+            # Time to ask the silent thermostat again: the same setback, sent anew.
+            del self._resting[rid]
+            await self._send(
+                record, intent.room_id, intent.mode, intent.setpoint_c, intent.reason, now
+            )
             return
         if _settled(record) and self._applied(record):
+            self._undelivered.pop(rid, None)
+            self._resting.pop(rid, None)
             refused = self._standby_refused(record)
             if refused is None:
                 self._quiet.add(record.reservation_id)  # ended, and its room shows it
@@ -886,7 +906,8 @@ class ArrivalService:
         return None
 
     async def _reconcile(self, record: StayRecord, now: float) -> None:
-        await self._check_delivery(record)
+        if await self._check_delivery(record):
+            return
         for room_id in list(record.released):
             if self._holder(room_id, record) is None:
                 target = record.target_c or self.config.default_target_c
@@ -908,42 +929,56 @@ class ArrivalService:
             return
         await self._send(record, room_id, mode, setpoint, why, now)
 
-    async def _check_delivery(self, record: StayRecord) -> None:
+    async def _check_delivery(self, record: StayRecord) -> bool:
         """Forget an intent whose command failed (a controller offline past the command's
-        deadline, a refusal), so that it is wanted, and sent, again."""
+        deadline, a refusal), so that it is wanted, and sent, again. True: the stay rests
+        (its room's thermostat has not answered for hours), send nothing now."""
         intent = record.intent
         if intent is None or intent.command_id is None or record.manual is not None:
-            return
+            return False
         thermostat = self._twin.room(intent.room_id).thermostat
         if thermostat is not None and (thermostat.mode, thermostat.setpoint_c) == (
             intent.mode,
             intent.setpoint_c,
         ):
-            return  # applied
+            return False  # applied
         try:
             command = await self._commands.get(intent.command_id)
         except EdgeError:
             command = None  # pruned from the journal: long gone
         if command is None or command.status is CommandStatus.FAILED:
             why = command.reason if command is not None else "unknown"
-            if record.status not in _ACTIVE:
-                failed = self._undelivered[record.reservation_id] = (
-                    self._undelivered.get(record.reservation_id, 0) + 1
-                )
-                if failed >= GIVE_UP_AFTER:
-                    # An ended stay's setback to a thermostat gone for good: stop asking
-                    # (the room's next stay commands it afresh).
-                    record.note(f"{intent.room_id}: thermostat not answering; left as it is")
-                    self._quiet.add(record.reservation_id)
-                    return
-            if intent.mode is HvacMode.STANDBY:
+            now = self._clock.now()
+            rid = record.reservation_id
+            # Refused: said so, or a standby left unanswered by a thermostat that is
+            # online (an older one drops a mode it cannot read); offline is not refusal.
+            online = self._twin.room(intent.room_id).device_online(Device.THERMOSTAT)
+            refused = command is not None and (
+                (command.reason or "").startswith(REFUSED)
+                or (intent.mode is HvacMode.STANDBY and online)
+            )
+            if record.status not in _ACTIVE and not refused:
+                first = self._undelivered.setdefault(rid, now)
+                if now - first >= GIVE_UP_AFTER_S:
+                    # A thermostat gone for hours: ask it only hourly (every failed ask
+                    # is a command and a note), until it shows the setback.
+                    if rid not in self._resting:
+                        record.note(
+                            f"{intent.room_id}: thermostat not answering for "
+                            f"{format_duration(now - first)}; asked again every "
+                            f"{format_duration(RECHECK_S)}"
+                        )
+                    self._resting[rid] = now + RECHECK_S
+                    return True
+            if intent.mode is HvacMode.STANDBY and refused:
                 # An older thermostat refuses a mode it does not know (or drops it
                 # unanswered): eco is the deepest setback it takes.
-                self._no_standby[intent.room_id] = self._clock.now()
+                self._no_standby[intent.room_id] = now
                 record.note(f"{intent.room_id} refused standby ({why}): eco instead")
             else:
                 record.note(f"thermostat command in {intent.room_id} failed ({why}): sent again")
             record.intent = None
+        return False
 
     def _applied(self, record: StayRecord) -> bool:
         """Whether the thermostat shows the stay's last command: until it does, a settled
@@ -1032,33 +1067,16 @@ class ArrivalService:
         day = day or self._local(self._clock.now()).date()
         start = datetime.combine(day, time(0, 0), self._zone).timestamp()
         end = datetime.combine(day + timedelta(days=1), time(0, 0), self._zone).timestamp()
-        arrivals: list[Arrival] = []
+        records = [
+            r
+            for r in list(self._stays.values())  # a PMS event may arrive meanwhile
+            if r.status is StayStatus.RESERVED
+            and r.room_id is None
+            and r.room_type is not None
+            and start <= r.eta < end
+        ]
         pins: list[Pin] = []
-        occupied = self._occupancy()
-        for record in list(self._stays.values()):  # a PMS event may arrive meanwhile
-            if not (record.status is StayStatus.RESERVED and record.room_id is None):
-                continue
-            if record.room_type is None or not start <= record.eta < end:
-                continue
-            prefs = await self._preferences(record)
-            arrives, leaves = self._span(record)
-            arrivals.append(
-                Arrival(
-                    reservation_id=record.reservation_id,
-                    room_type=record.room_type,
-                    eta=record.eta,
-                    tier=LoyaltyTier(record.loyalty_tier or LoyaltyTier.NONE.value),
-                    wishes=wishes_from_preferences({k: p.value for k, p in prefs.items()}),
-                    unavailable=frozenset(
-                        room
-                        for room, spans in occupied.items()
-                        if any(
-                            rid != record.reservation_id and s0 < leaves and arrives < s1
-                            for s0, s1, rid in spans
-                        )
-                    ),
-                )
-            )
+        for record in records:
             if record.pinned_room_id is not None:
                 pins.append(
                     Pin(reservation_id=record.reservation_id, room_id=record.pinned_room_id)
@@ -1081,6 +1099,29 @@ class ArrivalService:
             check_out_time=self.config.check_out_time,
             turnaround_s=self.config.turnaround_s,
         )
+        occupied = self._occupancy({r.room_id for r in rooms})
+        arrivals: list[Arrival] = []
+        for record in records:
+            assert record.room_type is not None
+            prefs = await self._preferences(record)
+            arrives, leaves = self._span(record)
+            arrivals.append(
+                Arrival(
+                    reservation_id=record.reservation_id,
+                    room_type=record.room_type,
+                    eta=record.eta,
+                    tier=LoyaltyTier(record.loyalty_tier or LoyaltyTier.NONE.value),
+                    wishes=wishes_from_preferences({k: p.value for k, p in prefs.items()}),
+                    unavailable=frozenset(
+                        room
+                        for room, spans in occupied.items()
+                        if any(
+                            rid != record.reservation_id and s0 < leaves and arrives < s1
+                            for s0, s1, rid in spans
+                        )
+                    ),
+                )
+            )
         floors = (
             min(r.floor for r in self._layout.rooms),
             max(r.floor for r in self._layout.rooms),
@@ -1199,13 +1240,13 @@ class ArrivalService:
         leave = self._local(start).date() + timedelta(days=max(1, record.nights))
         return start, datetime.combine(leave, self.config.check_out_time, self._zone).timestamp()
 
-    def _occupancy(self) -> dict[str, list[tuple[float, float, str]]]:
-        """Per room, the spans of the active stays that have it (from the PMS), were
-        pinned to it or hold it: (start, end, reservation id)."""
+    def _occupancy(self, rooms: set[str]) -> dict[str, list[tuple[float, float, str]]]:
+        """Per room of `rooms`, the spans of the active stays that have it (from the
+        PMS), were pinned to it or hold it: (start, end, reservation id)."""
         occupied: dict[str, list[tuple[float, float, str]]] = {}
         for r in self._stays.values():
             room = r.planned_room_id
-            if room is not None and r.status in _ACTIVE:
+            if room in rooms and r.status in _ACTIVE:
                 occupied.setdefault(room, []).append((*self._span(r), r.reservation_id))
         return occupied
 

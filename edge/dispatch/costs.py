@@ -131,14 +131,18 @@ class BudgetedEstimate:
         self._travel = travel
         self._left = budget
 
-    def __call__(self, trips: Sequence[Sequence[Task]]) -> dict[int, float] | None:
+    def __call__(
+        self, schedules: Sequence[Sequence[Sequence[Task]]]
+    ) -> list[dict[int, float]] | None:
+        """Each schedule's estimate, or None (and nothing spent) if they do not all fit
+        in what is left: a merge is weighed on both schedules or not at all."""
         # A route costs about as much to plan as weighing 25 people for it.
-        work = len(trips) * (len(self._views) + 25)
+        work = sum(len(trips) for trips in schedules) * (len(self._views) + 25)
         if work > self._left:
             self._left = 0
             return None
         self._left -= work
-        return estimated_arrivals(trips, self._views, self._travel)
+        return [estimated_arrivals(trips, self._views, self._travel) for trips in schedules]
 
 
 def _bonus(trip: Trip, now: float, policy: DispatchPolicy) -> float:

@@ -41,10 +41,10 @@ from .travel import Place, TravelModel
 __all__ = ["Trip", "TripCapacity", "build_trips", "plan_route"]
 
 CanServe = Callable[[frozenset[Skill], frozenset[str]], bool]
-# Estimated seconds from now until someone is in each task's room (by task id) if these
-# trips were served in rank order, each by whoever reaches it first (see
-# `costs.estimated_arrivals`).
-Estimate = Callable[[Sequence[Sequence[Task]]], Mapping[int, float] | None]  # None: no time
+# For each schedule (trips served in rank order, each by whoever reaches it first): the
+# estimated seconds from now until someone is in each task's room, by task id (see
+# `costs.estimated_arrivals`); None when the round has no time left to weigh.
+Estimate = Callable[[Sequence[Sequence[Sequence[Task]]]], Sequence[Mapping[int, float]] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,10 +230,12 @@ def _pays(
     skills = {t.skill for t in group.tasks} | {task.skill}
     others = [g.tasks for g in groups if g is not group and g.skills & skills]
     rest = [[t] for t in later if t.skill in skills]
-    merged = estimate([*others, [*group.tasks, task], *rest])
-    alone = estimate([*others, group.tasks, [task], *rest])
-    if merged is None or alone is None:
+    answers = estimate(
+        [[*others, [*group.tasks, task], *rest], [*others, group.tasks, [task], *rest]]
+    )
+    if answers is None:
         return True  # the round's budget for weighing is spent: pressure decides
+    merged, alone = answers
     if sum(merged.values()) < sum(alone.values()):
         return True
     before, solo, both = (
