@@ -816,11 +816,12 @@ def print_day(
     scale: float,
     *,
     verdicts: bool = True,
+    seed: int = SEED,
 ) -> bool:
     """Print table (b) and, with `verdicts`, the goals; True when every goal is met."""
     print(
         f"simulated day: {ROOMS} rooms, {sum(seats.values())} staff on 3 shifts, "
-        f"{n_requests} requests (demand scale {scale:.3f}, seed {SEED})"
+        f"{n_requests} requests (demand scale {scale:.3f}, seed {seed})"
     )
     for shift in SHIFTS:
         team = ", ".join(
@@ -917,8 +918,8 @@ def bounds(seeds: Iterable[int] = BOUND_SEEDS, scale: float = DEMAND_SCALE) -> N
 
     Hardly anyone waits while someone able to serve them is idle (at most about a
     person-minute a day on request seeds SEED and 1-4, under StaySync and greedy), and
-    among equals the order is first come first served (bar the route order inside a
-    merged trip), so a dispatcher shortens the mean wait mainly by cutting the time
+    among equals the order is first come first served (the route of a merged trip
+    included), so a dispatcher shortens the mean wait mainly by cutting the time
     staff spend on the way. These worlds cut it beyond what dispatching can: every
     walk and lift ride at half its time; no kitchen leg at all (`NoKitchenLeg`); no
     travel at all. "10x staff" is greedy with ten times the people: no queueing, the
@@ -965,6 +966,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bounds", action="store_true", help="only StaySync in worlds relaxed in its favour"
     )
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help="request stream (the calibration's by default)"
+    )
     args = parser.parse_args(argv)
     warm_up()
     if args.bounds:
@@ -977,12 +981,12 @@ def main(argv: list[str] | None = None) -> int:
         trims, scale = calibrate()
         print(f"calibrated: trims {trims}, demand scale {scale:.4f}")
     seats = staffing(trims)
-    results, n = run_policies(seats, scale)
-    met = print_day(results, n, seats, scale)
+    results, n = run_policies(seats, scale, args.seed)
+    met = print_day(results, n, seats, scale, seed=args.seed)
     print()
     print(f"the same hotel on a day with {STRESS_FACTOR:g}x the requests (no goals; for insight):")
-    stressed, n = run_policies(seats, scale * STRESS_FACTOR)
-    print_day(stressed, n, seats, scale * STRESS_FACTOR, verdicts=False)
+    stressed, n = run_policies(seats, scale * STRESS_FACTOR, args.seed)
+    print_day(stressed, n, seats, scale * STRESS_FACTOR, verdicts=False, seed=args.seed)
     print(f"simulated in {time.perf_counter() - started:.1f} s")
     return 0 if met else 1
 
