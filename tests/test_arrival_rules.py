@@ -7,8 +7,11 @@ The PMS events go straight to `ArrivalService.handle` (the HTTP route is covered
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -492,90 +495,95 @@ async def test_a_longer_stay_is_not_recommended_a_room_booked_for_its_later_nigh
         assert rooms["M"].missed  # the quiet wish, which no room free for all three nights meets
 
 
+@asynccontextmanager
+async def _two_live_rooms(
+    label: str, broker_address: BrokerAddress, tmp_path: Path, config: SimConfig, **settings: Any
+) -> AsyncIterator[tuple[SimulatedClock, SimulatedProperty, Gateway]]:
+    """Two simulated rooms on the real broker and a gateway that has twinned them, at
+    13:00 on a clock 60 times real time."""
+    property_id = unique_property_id(label)
+    clock = SimulatedClock(start=at(13), speed=60.0)
+    layout = PropertyLayout.generate(property_id, 2)
+    gateway_settings = fast_settings(property_id, broker_address, tmp_path, 2, **settings)
+    async with SimulatedProperty(
+        property_id, layout.room_ids, broker_address, clock, seed=5, config=config
+    ) as sim:
+        await sim.wait_connected(timeout=WAIT_S)
+        async with Gateway(gateway_settings, clock, layout=layout) as gateway:
+            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
+            yield clock, sim, gateway
+
+
 async def test_a_command_lost_to_an_offline_room_is_sent_again(
     broker_address: BrokerAddress, tmp_path: Path
 ) -> None:
-    property_id = unique_property_id("resend")
-    clock = SimulatedClock(start=at(13), speed=60.0)
-    layout = PropertyLayout.generate(property_id, 2)
-    settings = fast_settings(property_id, broker_address, tmp_path, 2, command_timeout_s=1.0)
-    sim = SimulatedProperty(property_id, layout.room_ids, broker_address, clock, seed=5, config=SIM)
-    async with sim:
-        await sim.wait_connected(timeout=WAIT_S)
-        async with Gateway(settings, clock, layout=layout) as gateway:
-            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
-            await sim.room("102").crash()  # the controller is down when the plan starts
-            now = clock.now()
-            await gateway.arrivals.handle(
-                ReservationCreated(
-                    event_id="r1", ts=now, reservation_id="R", room_id="102",
-                    eta=now + 900, nights=1,
-                )
-            )  # fmt: skip
-            record = gateway.arrivals.stay("R")
-            assert record is not None
-            await eventually(
-                lambda: any("command in 102 failed" in n for n in record.notes),
-                "the lost command noticed",
+    async with _two_live_rooms(
+        "resend", broker_address, tmp_path, SIM, command_timeout_s=1.0
+    ) as live:
+        clock, sim, gateway = live
+        await sim.room("102").crash()  # the controller is down when the plan starts
+        now = clock.now()
+        await gateway.arrivals.handle(
+            ReservationCreated(
+                event_id="r1", ts=now, reservation_id="R", room_id="102",
+                eta=now + 900, nights=1,
             )
-            await sim.room("102").reconnect()
-            await eventually(
-                lambda: sim.room("102").thermostat.mode is HvacMode.AUTO,
-                "pre-conditioning once the room is back",
-            )
+        )  # fmt: skip
+        record = gateway.arrivals.stay("R")
+        assert record is not None
+        await eventually(
+            lambda: any("command in 102 failed" in n for n in record.notes),
+            "the lost command noticed",
+        )
+        await sim.room("102").reconnect()
+        await eventually(
+            lambda: sim.room("102").thermostat.mode is HvacMode.AUTO,
+            "pre-conditioning once the room is back",
+        )
 
 
 async def test_a_thermostat_that_refuses_standby_gets_eco_and_the_stay_settles(
     broker_address: BrokerAddress, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "STANDBY_RETRY_S", 300.0)  # five hotel minutes, not a day
-    property_id = unique_property_id("oldfw")
-    clock = SimulatedClock(start=at(13), speed=60.0)
-    layout = PropertyLayout.generate(property_id, 2)
-    settings = fast_settings(property_id, broker_address, tmp_path, 2)
     older = SimConfig(
         thermal=ThermalConfig(
             initial_mode=HvacMode.AUTO, modes=frozenset(HvacMode) - {HvacMode.STANDBY}
         ),
         outdoor=OutdoorConfig(mean_c=8.0, daily_amplitude_c=0.0),
     )
-    sim = SimulatedProperty(
-        property_id, layout.room_ids, broker_address, clock, seed=5, config=older
-    )
-    async with sim:
-        await sim.wait_connected(timeout=WAIT_S)
-        async with Gateway(settings, clock, layout=layout) as gateway:
-            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
-            now = clock.now()
-            for event in (
-                ReservationCreated(
-                    event_id="o1", ts=now, reservation_id="O", room_id="101", eta=now,
-                    nights=1,
-                ),
-                CheckedIn(event_id="o2", ts=now, reservation_id="O", room_id="101"),
-                CheckedOut(event_id="o3", ts=now + 1, reservation_id="O"),
-            ):  # fmt: skip
-                await gateway.arrivals.handle(event)
-            record = gateway.arrivals.stay("O")
-            assert record is not None
-            await eventually(
-                lambda: any("refused standby" in n for n in record.notes), "the refusal seen"
-            )
-            await eventually(lambda: sim.room("101").thermostat.mode is HvacMode.ECO, "eco")
-            await eventually(
-                lambda: record.intent is not None and record.intent.mode is HvacMode.ECO,
-                "eco is what the gateway wants of it now",
-            )
-            sent = len([n for n in record.notes if "refused standby" in n])
-            await gateway.arrivals.tick()
-            await gateway.arrivals.tick()
-            assert len([n for n in record.notes if "refused standby" in n]) == sent
-            # Updated firmware: asked again once the retry time is up, it takes standby.
-            sim.room("101").update_thermostat_firmware(frozenset(HvacMode))
-            await eventually(
-                lambda: sim.room("101").thermostat.mode is HvacMode.STANDBY,
-                "standby once the thermostat takes it",
-            )
+    async with _two_live_rooms("oldfw", broker_address, tmp_path, older) as live:
+        clock, sim, gateway = live
+        now = clock.now()
+        for event in (
+            ReservationCreated(
+                event_id="o1", ts=now, reservation_id="O", room_id="101", eta=now,
+                nights=1,
+            ),
+            CheckedIn(event_id="o2", ts=now, reservation_id="O", room_id="101"),
+            CheckedOut(event_id="o3", ts=now + 1, reservation_id="O"),
+        ):  # fmt: skip
+            await gateway.arrivals.handle(event)
+        record = gateway.arrivals.stay("O")
+        assert record is not None
+        await eventually(
+            lambda: any("refused standby" in n for n in record.notes), "the refusal seen"
+        )
+        await eventually(lambda: sim.room("101").thermostat.mode is HvacMode.ECO, "eco")
+        await eventually(
+            lambda: record.intent is not None and record.intent.mode is HvacMode.ECO,
+            "eco is what the gateway wants of it now",
+        )
+        sent = len([n for n in record.notes if "refused standby" in n])
+        await gateway.arrivals.tick()
+        await gateway.arrivals.tick()
+        assert len([n for n in record.notes if "refused standby" in n]) == sent
+        # Updated firmware: asked again once the retry time is up, it takes standby.
+        sim.room("101").update_thermostat_firmware(frozenset(HvacMode))
+        await eventually(
+            lambda: sim.room("101").thermostat.mode is HvacMode.STANDBY,
+            "standby once the thermostat takes it",
+        )
 
 
 async def test_an_ended_stay_asks_a_thermostat_gone_for_hours_only_now_and_then(
@@ -585,51 +593,42 @@ async def test_an_ended_stay_asks_a_thermostat_gone_for_hours_only_now_and_then(
     ended stay asks only every `RECHECK_S`, and sets the room back once it answers."""
     monkeypatch.setattr(service, "GIVE_UP_AFTER_S", 120.0)  # hotel seconds, not hours
     monkeypatch.setattr(service, "RECHECK_S", 240.0)
-    property_id = unique_property_id("gone")
-    clock = SimulatedClock(start=at(13), speed=60.0)
-    layout = PropertyLayout.generate(property_id, 2)
-    settings = fast_settings(property_id, broker_address, tmp_path, 2, command_timeout_s=1.0)
-    sim = SimulatedProperty(property_id, layout.room_ids, broker_address, clock, seed=5, config=SIM)
-    async with sim:
-        await sim.wait_connected(timeout=WAIT_S)
-        async with Gateway(settings, clock, layout=layout) as gateway:
-            await eventually(lambda: gateway.twin.rooms_complete == 2, "rooms twinned")
-            now = clock.now()
-            for event in (
-                ReservationCreated(
-                    event_id="g1", ts=now, reservation_id="G", room_id="102", eta=now,
-                    nights=1,
-                ),
-                CheckedIn(event_id="g2", ts=now, reservation_id="G", room_id="102"),
-            ):  # fmt: skip
-                await gateway.arrivals.handle(event)
-            await sim.room("102").crash()
-            await gateway.arrivals.handle(
-                CheckedOut(event_id="g3", ts=clock.now(), reservation_id="G")
-            )
-            record = gateway.arrivals.stay("G")
-            assert record is not None
-            await eventually(
-                lambda: any("not answering" in n for n in record.notes), "resting", 30.0
-            )
-            # Resting: no command for a while, though the ticks go on.
-            rested_at = clock.now()
-            asked = sum("failed" in n for n in record.notes)
-            assert record.intent is not None
-            command = record.intent.command_id
-            await clock.sleep(150.0)
-            assert clock.now() - rested_at < 240.0
-            assert sum("failed" in n for n in record.notes) == asked
-            assert record.intent is not None
-            assert record.intent.command_id == command  # nothing sent meanwhile
-            # Back: at the next ask the room takes its setback and the stay rests for good.
-            await sim.room("102").reconnect()
-            await eventually(
-                lambda: sim.room("102").thermostat.mode is HvacMode.STANDBY,
-                "the setback once the thermostat answers",
-                30.0,
-            )
-            assert not any("refused standby" in n for n in record.notes)
+    async with _two_live_rooms(
+        "gone", broker_address, tmp_path, SIM, command_timeout_s=1.0
+    ) as live:
+        clock, sim, gateway = live
+        now = clock.now()
+        for event in (
+            ReservationCreated(
+                event_id="g1", ts=now, reservation_id="G", room_id="102", eta=now,
+                nights=1,
+            ),
+            CheckedIn(event_id="g2", ts=now, reservation_id="G", room_id="102"),
+        ):  # fmt: skip
+            await gateway.arrivals.handle(event)
+        await sim.room("102").crash()
+        await gateway.arrivals.handle(CheckedOut(event_id="g3", ts=clock.now(), reservation_id="G"))
+        record = gateway.arrivals.stay("G")
+        assert record is not None
+        await eventually(lambda: any("not answering" in n for n in record.notes), "resting", 30.0)
+        # Resting: no command for a while, though the ticks go on.
+        rested_at = clock.now()
+        asked = sum("failed" in n for n in record.notes)
+        assert record.intent is not None
+        command = record.intent.command_id
+        await clock.sleep(150.0)
+        assert clock.now() - rested_at < 240.0
+        assert sum("failed" in n for n in record.notes) == asked
+        assert record.intent is not None
+        assert record.intent.command_id == command  # nothing sent meanwhile
+        # Back: at the next ask the room takes its setback and the stay rests for good.
+        await sim.room("102").reconnect()
+        await eventually(
+            lambda: sim.room("102").thermostat.mode is HvacMode.STANDBY,
+            "the setback once the thermostat answers",
+            30.0,
+        )
+        assert not any("refused standby" in n for n in record.notes)
 
 
 async def test_stays_that_ended_long_ago_are_forgotten(

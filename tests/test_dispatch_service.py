@@ -452,16 +452,21 @@ async def test_accepted_work_goes_back_to_the_queue_when_its_holder_goes_off_dut
         assert any(h.reason == "a went off duty" for h in moved.history)
 
 
+async def _pillow_in_progress_with_a(svc: TaskService) -> Task:
+    """Housekeeper b off duty, a pillow for 501 assigned to, accepted and started by a."""
+    await svc.set_duty("b", False)
+    task, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
+    await assigned(svc, task.id, "a")
+    await svc.accept(task.id, "a")
+    return await svc.start_task(task.id, "a")
+
+
 async def test_work_in_progress_of_someone_dropped_from_the_roster_is_requeued(
     tmp_path: Path,
 ) -> None:
     roster = [staff("a", frozenset({HK}), "502"), staff("b", frozenset({HK}), "1040")]
     async with service(tmp_path, roster) as svc:
-        await svc.set_duty("b", False)
-        task, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
-        await assigned(svc, task.id, "a")
-        await svc.accept(task.id, "a")
-        await svc.start_task(task.id, "a")
+        task = await _pillow_in_progress_with_a(svc)
     async with service(tmp_path, roster[1:]) as svc:
         moved = await assigned(svc, task.id, "b")
         assert moved.history[-2].reason == "a is no longer on the roster"
@@ -472,11 +477,7 @@ async def test_a_lost_handset_takes_its_person_off_duty_and_the_supervisor_follo
 ) -> None:
     roster = [staff("a", frozenset({HK}), "502"), staff("b", frozenset({HK}), "1040")]
     async with service(tmp_path, roster) as svc:
-        await svc.set_duty("b", False)
-        first, _ = await svc.submit(request("pillow", "501", "extra_pillow"))
-        await assigned(svc, first.id, "a")
-        await svc.accept(first.id, "a")
-        await svc.start_task(first.id, "a")
+        first = await _pillow_in_progress_with_a(svc)
         with svc.subscribe() as events:
             started = await svc.handset_lost("a")
             notices = [(e.to, e.message) for e in drain(events) if e.kind is EventKind.NOTIFY]
